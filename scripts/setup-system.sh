@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs the system packages Kiwi's environments and tests need.
+# Idempotent: each step checks first and does nothing when its tools are already present.
+# On Debian 12 (bookworm) without a usable python3.13, it adds the trixie suite pinned at
+# priority 100 (so nothing else upgrades by surprise) and installs python3.13 from it.
+set -euo pipefail
+
+need_apt=()
+have() { command -v "$1" >/dev/null 2>&1; }
+
+python313_ok() {
+  # pytest-homeassistant-custom-component needs Python >= 3.13.2 with venv + ensurepip.
+  local py
+  py=$(command -v /usr/bin/python3.13 || true)
+  [ -n "$py" ] || return 1
+  "$py" -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 13, 2))' 2>/dev/null
+}
+
+is_debian() { [ -r /etc/os-release ] && . /etc/os-release && [ "${ID:-}" = debian ]; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif have sudo; then sudo "$@"; else
+  echo "setup-system: need root to run: $*" >&2; return 1; fi; }
+
+if ! is_debian; then
+  missing=()
+  python313_ok || have python3.13 || missing+=("python3.13 (>= 3.13.2, with venv)")
+  for tool in gcc espeak-ng sox; do have "$tool" || missing+=("$tool"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup-system: not Debian, so nothing is installed automatically. Missing: ${missing[*]}" >&2
+    exit 1
+  fi
+  exit 0
+fi
+
+apt_updated=0
+apt_update() { [ $apt_updated = 1 ] || { as_root apt-get update -qq; apt_updated=1; }; }
+
+if ! python313_ok; then
+  . /etc/os-release
+  if [ "${VERSION_CODENAME:-}" = bookworm ]; then
+    echo "setup-system: installing python3.13 from Debian trixie (apt pin priority 100)"
+    if [ ! -f /usr/share/keyrings/debian-archive-keyring.gpg ]; then
+      apt_update; as_root apt-get install -y -qq debian-archive-keyring
+    fi
+    as_root tee /etc/apt/sources.list.d/kiwi-trixie.sources >/dev/null <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    as_root tee /etc/apt/preferences.d/kiwi-trixie >/dev/null <<'PIN'
+Package: *
+Pin: release n=trixie
+Pin-Priority: 100
+PIN
+    apt_updated=0; apt_update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t trixie --no-install-recommends \
+      python3.13 python3.13-venv python3.13-dev python3-pip-whl python3-setuptools-whl
+  else
+    apt_update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      python3.13 python3.13-venv python3.13-dev
+  fi
+fi
+
+# gcc + libc6-dev: one HA pin (lru-dict) compiles. espeak-ng + sox: test speech.
+# pocketsphinx-testdata: real human speech. chromium: browser tests.
+for pkg_tool in gcc:gcc libc6-dev:/usr/include/stdio.h espeak-ng:espeak-ng sox:sox \
+    pocketsphinx-testdata:/usr/share/pocketsphinx/test/data \
+    chromium:chromium; do
+  pkg=${pkg_tool%%:*}; probe=${pkg_tool#*:}
+  if [[ $probe == /* ]]; then [ -e "$probe" ] || need_apt+=("$pkg"); else have "$probe" || need_apt+=("$pkg"); fi
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup-system: installing ${need_apt[*]}"
+  apt_update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
