@@ -1,0 +1,69 @@
+"""Run every benchmark module and write bench/results.json and bench/RESULTS.md.
+
+Each `bench/bench_*.py` module exposes `run(results: dict) -> None` and adds its own section to
+`results` (numbers only, plus a `notes` list for anything it could not measure). Benchmarks are
+compared as ratios within one run on this machine; absolute numbers vary between machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import platform
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from bench.report import write_markdown
+
+BENCH_DIR = Path(__file__).resolve().parent
+_LOGGER = logging.getLogger("bench")
+
+
+def discover_modules(selected: list[str]) -> list[str]:
+    names = sorted(p.stem for p in BENCH_DIR.glob("bench_*.py"))
+    if selected:
+        names = [n for n in names if any(s in n for s in selected)]
+    return names
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("only", nargs="*", help="run only modules whose name contains one of these")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    results: dict[str, Any] = {
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "failures": {},
+    }
+    for name in discover_modules(args.only):
+        _LOGGER.info("running %s", name)
+        started = time.perf_counter()
+        try:
+            importlib.import_module(f"bench.{name}").run(results)
+        except Exception:  # one broken benchmark must not hide the others
+            results["failures"][name] = traceback.format_exc(limit=5)
+            _LOGGER.exception("%s failed", name)
+        _LOGGER.info("%s took %.1f s", name, time.perf_counter() - started)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    write_markdown(results, args.out)
+    _LOGGER.info("wrote %s and %s", args.out / "results.json", args.out / "RESULTS.md")
+    if results["failures"]:
+        raise SystemExit(f"benchmarks failed: {', '.join(results['failures'])}")
+
+
+if __name__ == "__main__":
+    main()

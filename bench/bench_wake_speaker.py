@@ -1,0 +1,360 @@
+"""Wake and speaker services under load, on this machine.
+
+Wake: how many live 16 kHz streams one `kiwi-wake` process keeps up with, against the latest
+wyoming-openwakeword from PyPI (installed into a throwaway venv under bench/work/, given the
+same openWakeWord 0.5.1 models in the .tflite form it runs). Each level opens N connections
+that stream in real time (an 80 ms chunk every 80 ms): ~4 s of speech, then "hey jarvis".
+A level is sustained when every stream gets its `detection` no later than `LAG_LIMIT_S` after
+the audio of the wake word was sent. The server's CPU time during a level gives the cost of
+one stream, and from it the streams the machine's cores could carry.
+
+Speaker: `kiwi-speaker` identify round trips over TCP for 3 s clips (warm), p50/p95, and the
+encoder's own embedding time per 3 s clip in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import statistics
+import subprocess
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from tests.support import offline_models
+from tests.support.ports import free_port
+from tests.support.speech import espeak_pcm
+from tests.support.wyoming_process import describe, start_service
+
+_LOGGER = logging.getLogger(__name__)
+
+WORK_DIR = Path(__file__).resolve().parent / "work"
+RATE = 16000
+CHUNK_BYTES = 2560  # 80 ms of 16 kHz s16 mono
+CHUNK_S = 0.08
+LAG_LIMIT_S = 0.5
+LEVELS = (1, 4, 8, 16, 32, 64, 96, 128, 192, 256)
+WOWW_VERSION = "1.8.2"  # the newest wyoming-openwakeword on PyPI when this was written
+WOWW_REQUIREMENTS = ("wyoming==1.2.0", "tflite-runtime==2.14.0", "numpy<2")
+IDENTIFY_ROUNDS = 30
+
+
+# -- a Wyoming client light enough to drive hundreds of streams from one loop ----------------
+
+
+def _frame(event_type: str, data: dict[str, Any], payload: bytes = b"") -> bytes:
+    header: dict[str, Any] = {"type": event_type, "version": "1.2.0"}
+    body = json.dumps(data).encode() if data else b""
+    if body:
+        header["data_length"] = len(body)
+    if payload:
+        header["payload_length"] = len(payload)
+    return json.dumps(header).encode() + b"\n" + body + payload
+
+
+async def _read_events(reader: asyncio.StreamReader) -> Any:
+    while line := await reader.readline():
+        header = json.loads(line)
+        data = header.get("data") or {}
+        if header.get("data_length"):
+            data.update(json.loads(await reader.readexactly(header["data_length"])))
+        if header.get("payload_length"):
+            await reader.readexactly(header["payload_length"])
+        yield header["type"], data
+
+
+async def _live_stream(port: int, audio: bytes, word_end_s: float, start_at: float) -> float | None:
+    """Stream `audio` in real time from `start_at`; the detection's lag after the word's end."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    detected: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+    async def listen() -> None:
+        async for event_type, _data in _read_events(reader):
+            if event_type == "detection" and not detected.done():
+                detected.set_result(time.monotonic())
+
+    listener = asyncio.create_task(listen())
+    try:
+        fmt = {"rate": RATE, "width": 2, "channels": 1}
+        writer.write(_frame("detect", {"names": ["hey_jarvis"]}) + _frame("audio-start", fmt))
+        for index, offset in enumerate(range(0, len(audio), CHUNK_BYTES)):
+            await asyncio.sleep(max(0.0, start_at + index * CHUNK_S - time.monotonic()))
+            chunk = {**fmt, "timestamp": index * 80}
+            writer.write(_frame("audio-chunk", chunk, audio[offset : offset + CHUNK_BYTES]))
+            await writer.drain()
+        writer.write(_frame("audio-stop", {}))
+        await writer.drain()
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(detected, timeout=10) - (start_at + word_end_s)
+        return None
+    finally:
+        listener.cancel()
+        writer.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _level(port: int, pid: int, streams: int, audio: bytes, word_end_s: float) -> dict:
+    start_at = time.monotonic() + 0.5
+    cpu_before = _cpu_seconds(pid)
+    # Streams start spread over one chunk period, as independent microphones would.
+    lags = await asyncio.gather(
+        *(
+            _live_stream(port, audio, word_end_s, start_at + CHUNK_S * i / streams)
+            for i in range(streams)
+        )
+    )
+    wall = time.monotonic() - start_at
+    cpu = _cpu_seconds(pid) - cpu_before
+    found = sorted(lag for lag in lags if lag is not None)
+    p95 = found[min(len(found) - 1, int(0.95 * len(found)))] if found else None
+    return {
+        "streams": streams,
+        "detected": len(found),
+        "lag_p50_s": round(statistics.median(found), 3) if found else None,
+        "lag_p95_s": round(p95, 3) if p95 is not None else None,
+        "server_cpu_cores": round(cpu / wall, 3),
+        "sustained": len(found) == streams and p95 is not None and p95 <= LAG_LIMIT_S,
+    }
+
+
+def _ramp(port: int, pid: int, name: str) -> dict:
+    """Raise the stream count until a level is not sustained."""
+    preroll = espeak_pcm("the weather is nice today and I would like to go for a walk outside")
+    clip = espeak_pcm("hey jarvis")
+    audio = preroll + clip
+    word_end_s = (len(preroll) + len(clip) - 2 * RATE) / (2 * RATE)  # clip ends with 1 s pad
+    levels = []
+    for streams in LEVELS:
+        result = asyncio.run(_level(port, pid, streams, audio, word_end_s))
+        _LOGGER.info("%s: %s", name, result)
+        levels.append(result)
+        if not result["sustained"]:
+            break
+    sustained = [lvl for lvl in levels if lvl["sustained"]]
+    best = max(sustained, key=lambda lvl: lvl["streams"]) if sustained else None
+    summary: dict[str, Any] = {
+        "max_sustained_streams": best["streams"] if best else 0,
+        "levels": {str(lvl["streams"]): lvl for lvl in levels},
+    }
+    if best and best["streams"] >= 8:
+        per_stream = best["server_cpu_cores"] / best["streams"]
+        summary["cpu_cores_per_stream"] = round(per_stream, 4)
+        summary["streams_per_cpu_core_estimate"] = round(1 / per_stream) if per_stream else None
+    return summary
+
+
+# -- the servers --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _kiwi_wake(models_dir: Path, log_dir: Path) -> Iterator[tuple[int, int]]:
+    workers = str(os.cpu_count() or 2)
+    args = ["--data-dir", str(models_dir), "--wake-word", "hey_jarvis", "--no-download"]
+    service = start_service("kiwi-wake", [*args, "--workers", workers], log_dir / "kiwi-wake.log")
+    try:
+        yield service.port, service.process.pid
+    finally:
+        service.stop()
+
+
+def _install_woww(venv: Path) -> Path:
+    uv = Path(__file__).resolve().parents[1] / ".tools" / "bin" / "uv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([str(uv), "venv", "-q", "--python", "python3.11", str(venv)], check=True)
+    # Its declared tflite-runtime-nightly has no wheel for this Python; tflite-runtime does.
+    install = [str(uv), "pip", "install", "-q", "--python", str(python)]
+    subprocess.run([*install, "--no-deps", f"wyoming-openwakeword=={WOWW_VERSION}"], check=True)
+    subprocess.run([*install, *WOWW_REQUIREMENTS], check=True)
+    return python
+
+
+def _tflite_models(target: Path) -> Path:
+    """The 0.5.1 wheel's .tflite files: the same models as the ONNX ones kiwi-wake runs."""
+    target.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(offline_models.openwakeword_wheel()) as wheel:
+        for name in ("melspectrogram", "embedding_model", "hey_jarvis_v0.1"):
+            member = f"openwakeword/resources/models/{name}.tflite"
+            (target / f"{name}.tflite").write_bytes(wheel.read(member))
+    return target
+
+
+@contextlib.contextmanager
+def _wyoming_openwakeword(python: Path, models: Path, log: Path) -> Iterator[tuple[int, int]]:
+    port = free_port()
+    command = [str(python), "-m", "wyoming_openwakeword", "--uri", f"tcp://127.0.0.1:{port}"]
+    command += ["--models-dir", str(models), "--preload-model", "hey_jarvis"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"wyoming-openwakeword exited: {log.read_text()[-2000:]}")
+            try:
+                describe(port, timeout_s=2)
+                break
+            except (OSError, ValueError, RuntimeError):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(log.read_text()[-2000:]) from None
+                time.sleep(0.2)
+        yield port, process.pid
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+# -- speaker ----------------------------------------------------------------------------------
+
+
+def _three_seconds(voice: str, text: str) -> bytes:
+    pcm = espeak_pcm(text, voice=voice)
+    one_second = RATE * 2  # bytes of 16 kHz s16 mono: skip the clip's leading silence
+    clip = pcm[one_second : one_second + 3 * one_second]
+    assert len(clip) == 3 * one_second, f"{text!r} is shorter than 3 s"
+    return clip
+
+
+async def _identify_round_trips(port: int, clips: list[bytes]) -> list[float]:
+    from wyoming.audio import AudioChunk, AudioStart, AudioStop
+    from wyoming.client import AsyncTcpClient
+    from wyoming.event import Event
+
+    async def request(event: Event, pcm: bytes) -> tuple[str, float]:
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            started = time.perf_counter()
+            await client.write_event(event)
+            await client.write_event(AudioStart(RATE, 2, 1).event())
+            for offset in range(0, len(pcm), 3200):
+                await client.write_event(
+                    AudioChunk(RATE, 2, 1, pcm[offset : offset + 3200]).event()
+                )
+            await client.write_event(AudioStop().event())
+            answer = await client.read_event()
+            assert answer is not None
+            return answer.type, time.perf_counter() - started
+
+    for index, clip in enumerate(clips[:2]):  # two enrolled voices to match against
+        kind, _ = await request(Event("speaker-enroll", {"name": f"voice {index}"}), clip)
+        assert kind == "speaker-enrolled", kind
+    times = []
+    for round_index in range(IDENTIFY_ROUNDS):
+        kind, seconds = await request(
+            Event("speaker-identify", {}), clips[round_index % len(clips)]
+        )
+        assert kind == "speaker-identified", kind
+        times.append(seconds)
+    return times
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(1000 * statistics.median(ordered), 1),
+        "p95_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1),
+    }
+
+
+def _bench_speaker(log_dir: Path) -> dict[str, Any]:
+    offline_models.configure_numba_cache()
+    texts = (
+        "please turn on the kitchen lights and set the heating to twenty degrees",
+        "what is the weather going to be like tomorrow morning in the city",
+    )
+    clips = [_three_seconds(v, t) for v in ("en-us+m3", "en-us+f2", "en-us+m7") for t in texts]
+
+    started = time.monotonic()
+    service = start_service(
+        "kiwi-speaker", ["--db", str(log_dir / "speakers.db")], log_dir / "s.log"
+    )
+    try:
+        listening_s = time.monotonic() - started
+        times = asyncio.run(_identify_round_trips(service.port, clips))
+        warm_line = next((ln for ln in service.log().splitlines() if "warm in" in ln), "")
+    finally:
+        service.stop()
+
+    import numpy as np
+
+    from kiwi_voice.speaker.encoder import VoiceEncoder, bundled_weights
+
+    weights = bundled_weights()
+    assert weights is not None
+    encoder = VoiceEncoder(weights)
+    encoder.warm_up()
+    floats = [np.frombuffer(c, dtype="<i2").astype(np.float32) / 32768 for c in clips]
+    embed_times = []
+    for index in range(IDENTIFY_ROUNDS):
+        begun = time.perf_counter()
+        encoder.embed(floats[index % len(floats)])
+        embed_times.append(time.perf_counter() - begun)
+    return {
+        "identify_round_trip_3s_clip": _percentiles(times),
+        "embedding_3s_clip_in_process": _percentiles(embed_times),
+        "service_listening_after_s": round(listening_s, 2),
+        "warm_up_log": warm_line.split(": ", 1)[-1],
+    }
+
+
+# -- entry point ------------------------------------------------------------------------------
+
+
+def _guarded(notes: list[str], label: str, work: Callable[[], Any]) -> Any:
+    try:
+        return work()
+    except Exception as err:  # say why in the results instead of losing the other numbers
+        _LOGGER.exception("%s failed", label)
+        notes.append(f"{label}: {type(err).__name__}: {err}"[:500])
+        return None
+
+
+def run(results: dict) -> None:
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = [
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start "
+        "(shared machine: other work competes for the cores)",
+        f"a level is sustained when every stream's detection arrives <= {LAG_LIMIT_S} s "
+        "after its wake word was sent, streams paced in real time",
+    ]
+    section: dict[str, Any] = {"notes": notes}
+    results["wake_speaker"] = section
+
+    models = offline_models.openwakeword_models_dir()
+    with _kiwi_wake(models, WORK_DIR) as (port, pid):
+        section["kiwi_wake"] = _ramp(port, pid, "kiwi-wake")
+
+    def competitor() -> dict:
+        python = _install_woww(WORK_DIR / "wyoming-openwakeword-venv")
+        tflite = _tflite_models(WORK_DIR / "wyoming-openwakeword-models")
+        with _wyoming_openwakeword(python, tflite, WORK_DIR / "wyoming-openwakeword.log") as (
+            port,
+            pid,
+        ):
+            return {"version": WOWW_VERSION, **_ramp(port, pid, "wyoming-openwakeword")}
+
+    section["wyoming_openwakeword"] = _guarded(notes, "wyoming-openwakeword", competitor)
+    ours, theirs = section["kiwi_wake"], section["wyoming_openwakeword"]
+    if theirs and theirs["max_sustained_streams"]:
+        section["sustained_streams_ratio_kiwi_over_woww"] = round(
+            ours["max_sustained_streams"] / theirs["max_sustained_streams"], 2
+        )
+    section["speaker"] = _guarded(notes, "speaker", lambda: _bench_speaker(WORK_DIR))

@@ -1,0 +1,92 @@
+"""Conversation agent: Assist sends text to Kiwi's pipeline and speaks Kiwi's answer."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from homeassistant.components import conversation
+from homeassistant.const import MATCH_ALL
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import intent, translation
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .api import KiwiAuthenticationError, KiwiConnectionError, KiwiError
+from .const import DOMAIN
+from .coordinator import KiwiConfigEntry
+from .entity import KiwiEntity
+
+PARALLEL_UPDATES = 0
+
+AGENT = EntityDescription(key="conversation", name=None)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: KiwiConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the hub's conversation agent."""
+    async_add_entities([KiwiConversationEntity(entry, AGENT)])
+
+
+class KiwiConversationEntity(KiwiEntity, conversation.ConversationEntity):
+    """Routes Assist input to the hub's /api/conversation."""
+
+    def __init__(self, entry: KiwiConfigEntry, description: EntityDescription) -> None:
+        """Start with no hub conversations."""
+        super().__init__(entry, description)
+        # Assist's conversation id -> the hub's, so follow-up turns keep their context.
+        self._hub_conversations: dict[str, str] = {}
+
+    @property
+    def supported_languages(self) -> list[str] | Literal["*"]:
+        """Kiwi's languages (any while it has not said)."""
+        available = self.coordinator.data.languages.available
+        return list(available) if available else MATCH_ALL
+
+    async def _async_handle_message(
+        self,
+        user_input: conversation.ConversationInput,
+        chat_log: conversation.ChatLog,
+    ) -> conversation.ConversationResult:
+        """Ask the hub, and put its answer (or the reason it failed) in the chat log."""
+        try:
+            reply = await self.coordinator.client.converse(
+                user_input.text,
+                user_input.language,
+                self._hub_conversations.get(chat_log.conversation_id),
+            )
+        except KiwiError as err:
+            return await self._async_error_result(user_input, chat_log, err)
+        if reply.conversation_id:
+            self._hub_conversations[chat_log.conversation_id] = reply.conversation_id
+        chat_log.async_add_assistant_content_without_tools(
+            conversation.AssistantContent(agent_id=self.entity_id, content=reply.response)
+        )
+        return conversation.async_get_result_from_chat_log(user_input, chat_log)
+
+    async def _async_error_result(
+        self,
+        user_input: conversation.ConversationInput,
+        chat_log: conversation.ChatLog,
+        error: KiwiError,
+    ) -> conversation.ConversationResult:
+        if isinstance(error, KiwiAuthenticationError):
+            key = "invalid_auth"
+            self.coordinator.config_entry.async_start_reauth(self.hass)
+        elif isinstance(error, KiwiConnectionError):
+            key = "conversation_unreachable"
+        else:
+            key = "conversation_failed"
+        # The answer is spoken to the user: in their language, from translations/<lang>.json.
+        translations = await translation.async_get_translations(
+            self.hass, user_input.language, "exceptions", {DOMAIN}
+        )
+        template = translations.get(f"component.{DOMAIN}.exceptions.{key}.message")
+        message = template.format(error=str(error)) if template else str(error)
+        response = intent.IntentResponse(language=user_input.language)
+        response.async_set_error(intent.IntentResponseErrorCode.UNKNOWN, message)
+        return conversation.ConversationResult(
+            response=response, conversation_id=chat_log.conversation_id
+        )

@@ -1,0 +1,291 @@
+"""The connection to one hub: a REST snapshot kept current by the event stream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .api import (
+    Backoff,
+    Hello,
+    HubInfo,
+    KiwiAuthenticationError,
+    KiwiClient,
+    KiwiError,
+    KiwiEvent,
+    KiwiEventStream,
+    KiwiResponseError,
+    SpeakerProfile,
+)
+from .const import (
+    CONF_SPEAKER_PERSONS,
+    DOMAIN,
+    IGNORED_EVENTS,
+    KIWI_EVENT,
+    LOGGER,
+    RECONNECT_INITIAL_DELAY,
+    RECONNECT_MAX_DELAY,
+    UNREACHABLE_ISSUE_DELAY,
+)
+from .state import KiwiSnapshot, apply_event, build_snapshot
+
+KiwiEventCallback: TypeAlias = Callable[[KiwiEvent, dict[str, Any]], None]
+
+ISSUE_UNREACHABLE = "hub_unreachable"
+ISSUE_MODELS_MISSING = "models_missing"
+
+
+@dataclass(slots=True)
+class KiwiData:
+    """What a loaded config entry keeps at runtime."""
+
+    client: KiwiClient
+    coordinator: KiwiCoordinator
+    info: HubInfo
+
+
+KiwiConfigEntry: TypeAlias = ConfigEntry[KiwiData]
+
+
+class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
+    """Owns the event stream of one hub and the snapshot its entities read.
+
+    Push only: nothing polls. The snapshot is read over REST at start and after every
+    reconnect, and patched by each event in between.
+    """
+
+    config_entry: KiwiConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: KiwiConfigEntry, client: KiwiClient) -> None:
+        """Prepare the coordinator; ``async_connect`` makes the first connection."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"Kiwi hub {client.base_url}",
+            update_interval=None,
+            always_update=False,
+        )
+        self.client = client
+        self.stream = KiwiEventStream(
+            client,
+            self,
+            backoff=Backoff(initial=RECONNECT_INITIAL_DELAY, maximum=RECONNECT_MAX_DELAY),
+        )
+        self.connected = False
+        self.hub_device_id: str | None = None
+        self._event_callbacks: list[KiwiEventCallback] = []
+        self._cancel_unreachable_issue: CALLBACK_TYPE | None = None
+
+    async def async_connect(self) -> HubInfo:
+        """First connection: identity, snapshot and event stream, or a translated setup error."""
+        try:
+            info = await self.client.health()
+            snapshot = await self._async_fetch_snapshot()
+            await self.stream.connect()
+        except KiwiAuthenticationError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="invalid_auth"
+            ) from err
+        except KiwiError as err:
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders={"url": self.client.base_url, "error": str(err)},
+            ) from err
+        self.async_set_updated_data(snapshot)
+        self._update_models_issue(snapshot)
+        self.config_entry.async_create_background_task(
+            self.hass, self.stream.run(), name=f"kiwi event stream {self.client.base_url}"
+        )
+        return info
+
+    async def async_shutdown(self) -> None:
+        """Stop timers and the socket with the entry."""
+        await super().async_shutdown()
+        self._stop_unreachable_timer()
+        await self.stream.close()
+
+    async def _async_update_data(self) -> KiwiSnapshot:
+        try:
+            return await self._async_fetch_snapshot()
+        except KiwiAuthenticationError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="invalid_auth"
+            ) from err
+        except KiwiError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders={"url": self.client.base_url, "error": str(err)},
+            ) from err
+
+    async def _async_fetch_snapshot(self) -> KiwiSnapshot:
+        status, config, languages, souls, speakers = await asyncio.gather(
+            self.client.status(),
+            self.client.config(),
+            self.client.languages(),
+            self.client.souls(),
+            self._async_fetch_speakers(),
+        )
+        return build_snapshot(
+            status=status,
+            config=config,
+            languages=languages,
+            souls=souls,
+            speakers=speakers,
+            previous=self.data,
+        )
+
+    async def _async_fetch_speakers(self) -> list[SpeakerProfile] | None:
+        """The profiles, or None while the hub's speaker service is down (the hub is fine)."""
+        try:
+            return await self.client.speakers()
+        except KiwiResponseError as err:
+            if err.status < 500:
+                raise
+            LOGGER.debug("The hub cannot list speaker profiles now: %s", err)
+            return None
+
+    # Event callbacks for entities (the event entity) that want every event, not the snapshot.
+
+    @callback
+    def async_add_event_callback(self, event_callback: KiwiEventCallback) -> CALLBACK_TYPE:
+        """Call ``event_callback(event, data_with_person)`` for every hub event."""
+        self._event_callbacks.append(event_callback)
+        return lambda: self._event_callbacks.remove(event_callback)
+
+    def person_for(self, event: KiwiEvent) -> str | None:
+        """The HA person linked to the speaker an event names, if any."""
+        links: dict[str, str] = self.config_entry.options.get(CONF_SPEAKER_PERSONS, {})
+        if event.event == "SPEAKER_IDENTIFIED":
+            speaker_id, name = event.data.get("id"), event.data.get("name")
+        else:
+            speaker_id, name = event.data.get("speaker_id"), event.data.get("speaker")
+        if isinstance(speaker_id, str) and speaker_id in links:
+            return links[speaker_id]
+        if isinstance(name, str) and self.data is not None:
+            profile = self.data.speaker_by_name(name)
+            if profile is not None:
+                return links.get(profile.id)
+        return None
+
+    # EventStreamListener: called by the stream on the event loop.
+
+    def on_connected(self, hello: Hello, *, reconnected: bool) -> None:
+        """Back online: say so once, then read the snapshot again.
+
+        Entities are available again at once so that replayed events reach the event entity.
+        """
+        self._stop_unreachable_timer()
+        ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_UNREACHABLE))
+        self.connected = True
+        if not reconnected:
+            return
+        LOGGER.info("Reconnected to the Kiwi hub at %s", self.client.base_url)
+        self.async_update_listeners()
+        self.config_entry.async_create_background_task(
+            self.hass, self._async_resync(), name="kiwi resync"
+        )
+
+    async def _async_resync(self) -> None:
+        await self.async_refresh()
+        if self.last_update_success:
+            self._update_models_issue(self.data)
+
+    def on_event(self, event: KiwiEvent, *, replayed: bool) -> None:
+        """Forward one event to the bus and the event entity; patch the snapshot."""
+        if event.event in IGNORED_EVENTS:
+            return
+        data = dict(event.data)
+        if (person := self.person_for(event)) is not None:
+            data["person"] = person
+        self.hass.bus.async_fire(
+            KIWI_EVENT,
+            {
+                "type": event.event,
+                "data": data,
+                "device_id": self.hub_device_id,
+                "config_entry_id": self.config_entry.entry_id,
+                "seq": event.seq,
+                "replayed": replayed,
+            },
+        )
+        for event_callback in list(self._event_callbacks):
+            event_callback(event, data)
+        if self.data is not None:
+            self.async_set_updated_data(apply_event(self.data, event, replayed=replayed))
+
+    def on_disconnected(self, error: KiwiError) -> None:
+        """Gone: say so once, mark entities unavailable, and start the repair clock."""
+        if not self.connected:
+            return
+        self.connected = False
+        LOGGER.warning(
+            "Lost the connection to the Kiwi hub at %s (%s); reconnecting",
+            self.client.base_url,
+            error,
+        )
+        self.async_update_listeners()
+        self._cancel_unreachable_issue = async_call_later(
+            self.hass,
+            UNREACHABLE_ISSUE_DELAY,
+            HassJob(self._raise_unreachable_issue, cancel_on_shutdown=True),
+        )
+
+    def on_auth_failed(self, error: KiwiAuthenticationError) -> None:
+        """The token was refused while running: ask the user for a new one."""
+        LOGGER.warning("The Kiwi hub at %s refused the token", self.client.base_url)
+        self._stop_unreachable_timer()
+        self.config_entry.async_start_reauth(self.hass)
+
+    # Repairs
+
+    @callback
+    def _raise_unreachable_issue(self, _now: object) -> None:
+        self._cancel_unreachable_issue = None
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._issue_id(ISSUE_UNREACHABLE),
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_UNREACHABLE,
+            translation_placeholders={
+                "url": self.client.base_url,
+                "minutes": str(int(UNREACHABLE_ISSUE_DELAY.total_seconds() // 60)),
+            },
+        )
+
+    def _issue_id(self, issue: str) -> str:
+        """Issues are per hub: one entry's repair must not clear another's."""
+        return f"{issue}_{self.config_entry.entry_id}"
+
+    def _stop_unreachable_timer(self) -> None:
+        if self._cancel_unreachable_issue is not None:
+            self._cancel_unreachable_issue()
+            self._cancel_unreachable_issue = None
+
+    def _update_models_issue(self, snapshot: KiwiSnapshot) -> None:
+        missing = snapshot.status.missing_models
+        if not missing:
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_MODELS_MISSING))
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._issue_id(ISSUE_MODELS_MISSING),
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_MODELS_MISSING,
+            translation_placeholders={"models": ", ".join(missing)},
+        )

@@ -1,0 +1,264 @@
+"""Client mistakes on every endpoint and every WebSocket frame type get a 4xx with a code (never
+a 500), and the hub keeps serving. The speaker service runs, so unknown ids reach it for real."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support.hub_openapi import CheckedClient, OpenApiContract
+from tests.support.hub_process import HubProcess, start_hub
+
+pytestmark = pytest.mark.timeout(90)
+
+# (method, path, body): a body with the right JSON type but wrong content, per endpoint.
+WRONG_FIELDS: list[tuple[str, str, Any, str, str]] = [
+    ("PATCH", "/api/config", {"language": "xx"}, "invalid_value", "language"),
+    ("PATCH", "/api/config", {"allow_nsfw": "yes"}, "invalid_value", "allow_nsfw"),
+    ("PATCH", "/api/config", {"wake_word_threshold": True}, "invalid_value", "wake_word_threshold"),
+    ("PATCH", "/api/config", {"wake_word_threshold": 7}, "invalid_value", "wake_word_threshold"),
+    ("PATCH", "/api/config", {"stt_model": ""}, "invalid_value", "stt_model"),
+    (
+        "PATCH",
+        "/api/config",
+        {"homeassistant_url": "ftp://ha"},
+        "invalid_value",
+        "homeassistant_url",
+    ),
+    ("PATCH", "/api/config", {"api_token": "x"}, "unknown_field", "api_token"),
+    ("PATCH", "/api/config", {"anthropic_api_key": "sk"}, "unknown_field", "anthropic_api_key"),
+    ("POST", "/api/language", {}, "missing_field", "language"),
+    ("POST", "/api/language", {"language": 5}, "invalid_value", "language"),
+    ("POST", "/api/language", {"language": "en", "x": 1}, "unknown_field", "x"),
+    ("POST", "/api/soul", {"soul": 7}, "invalid_value", "soul"),
+    ("POST", "/api/soul", {"soul": "../etc/passwd"}, "invalid_value", "soul"),
+    ("POST", "/api/soul", {}, "missing_field", "soul"),
+    ("POST", "/api/tts/test", {"text": ""}, "invalid_value", "text"),
+    ("POST", "/api/tts/test", {"text": ["hi"]}, "invalid_value", "text"),
+    ("POST", "/api/tts/test", {"text": "x" * 1001}, "invalid_value", "text"),
+    ("POST", "/api/homeassistant/command", {}, "missing_field", "text"),
+    (
+        "POST",
+        "/api/homeassistant/command",
+        {"text": "hi", "language": "xx"},
+        "invalid_value",
+        "language",
+    ),
+    ("POST", "/api/homeassistant/command", {"text": None}, "invalid_value", "text"),
+    ("PATCH", "/api/speakers/spk_0123abcd", {"priority": 9}, "invalid_value", "priority"),
+    ("PATCH", "/api/speakers/spk_0123abcd", {"name": ""}, "invalid_value", "name"),
+    ("PATCH", "/api/speakers/spk_0123abcd", {"is_blocked": True}, "unknown_field", "is_blocked"),
+]
+BAD_QUERIES: list[tuple[str, dict[str, str], str]] = [
+    ("/api/events/history", {"since": "-1"}, "since"),
+    ("/api/events/history", {"since": "abc"}, "since"),
+    ("/api/events/history", {"since": "1e3"}, "since"),
+    ("/api/events/history", {"limit": "0"}, "limit"),
+    ("/api/events/history", {"limit": "5000"}, "limit"),
+    ("/api/events/history", {"types": "NOT_AN_EVENT"}, "types"),
+    ("/api/events/history", {"types": ","}, "types"),
+]
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    process = start_hub(tmp_path_factory.mktemp("hub-bad-input") / "data")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def contract(hub: HubProcess) -> OpenApiContract:
+    request = urllib.request.Request(hub.base_url + "/api/openapi.json", headers=hub.auth_headers)
+    with urllib.request.urlopen(request) as response:
+        return OpenApiContract(json.load(response))
+
+
+@pytest.fixture
+async def client(hub: HubProcess, contract: OpenApiContract) -> AsyncIterator[CheckedClient]:
+    async with aiohttp.ClientSession() as session:
+        yield CheckedClient(session, hub.base_url, hub.token, contract)
+    # Whatever the test sent, the hub is still up and answering.
+    assert hub.process.poll() is None, hub.log()
+
+
+def assert_client_error(answer: Any, status: int, code: str, field: str | None = None) -> None:
+    assert answer.status == status, answer.body
+    assert answer.body["error"]["code"] == code, answer.body
+    assert answer.body["error"]["message"]
+    if field is not None:
+        assert answer.body["error"]["field"] == field
+        assert answer.body["error"]["message"].startswith(field)
+
+
+async def test_wrong_fields_are_400_naming_the_field(client: CheckedClient) -> None:
+    for method, path, body, code, field in WRONG_FIELDS:
+        answer = await client.call(method, path, json=body)
+        assert_client_error(answer, 400, code, field)
+
+
+async def test_broken_json_and_non_objects_on_every_body_endpoint(
+    client: CheckedClient, contract: OpenApiContract
+) -> None:
+    for operation in contract.http_operations():
+        content = operation.spec.get("requestBody", {}).get("content", {})
+        if "application/json" not in content and "requestBody" in operation.spec:
+            continue  # WAV uploads: below
+        path = operation.template.replace("{speaker_id}", "spk_0123abcd")
+        headers = {"Content-Type": "application/json"}
+        answer = await client.call(operation.method, path, data="{not json", headers=headers)
+        assert_client_error(answer, 400, "invalid_json")
+        answer = await client.call(operation.method, path, data="[1, 2]", headers=headers)
+        expected = "invalid_body" if "requestBody" in operation.spec else "unexpected_body"
+        assert_client_error(answer, 400, expected)
+        answer = await client.call(operation.method, path, data=b"\xff\xfe", headers=headers)
+        assert answer.status == 400
+        answer = await client.call(operation.method, path, data="x" * 70_000, headers=headers)
+        assert_client_error(answer, 413, "payload_too_large")
+
+
+async def test_missing_body_where_one_is_required(client: CheckedClient) -> None:
+    for method, path in (
+        ("POST", "/api/language"),
+        ("POST", "/api/soul"),
+        ("PATCH", "/api/config"),
+    ):
+        assert_client_error(await client.call(method, path), 400, "missing_body")
+    # tts/test's body is optional: the default phrase is used (the TTS service is down here).
+    assert (await client.call("POST", "/api/tts/test")).status == 503
+
+
+async def test_lifecycle_endpoints_refuse_a_body_and_keep_running(
+    client: CheckedClient, hub: HubProcess
+) -> None:
+    for path in ("/api/restart", "/api/shutdown", "/api/stop", "/api/reset-context"):
+        answer = await client.call("POST", path, json={"now": True})
+        assert_client_error(answer, 400, "unexpected_body")
+    assert hub.process.poll() is None
+    assert (await client.call("GET", "/api/status")).body["is_running"] is True
+
+
+async def test_bad_query_parameters_are_400(client: CheckedClient) -> None:
+    for path, params, field in BAD_QUERIES:
+        answer = await client.call("GET", path, params=params)
+        assert_client_error(answer, 400, "invalid_value", field)
+
+
+async def test_unknown_ids_are_404(client: CheckedClient) -> None:
+    for speaker_id in ("spk_0123abcd", "spk_zzzzzzzz", "nobody", "self"):
+        for method, suffix in (("DELETE", ""), ("POST", "/block"), ("POST", "/unblock")):
+            answer = await client.call(method, f"/api/speakers/{speaker_id}{suffix}")
+            assert_client_error(answer, 404, "unknown_speaker")
+        answer = await client.call("PATCH", f"/api/speakers/{speaker_id}", json={"name": "X"})
+        assert_client_error(answer, 404, "unknown_speaker")
+    answer = await client.call("POST", "/api/soul", json={"soul": "nobody"})
+    assert_client_error(answer, 404, "unknown_soul")
+
+
+async def test_unknown_paths_and_methods(client: CheckedClient) -> None:
+    headers = {"Authorization": f"Bearer {client.token}"}
+    async with client.session.get(client.base_url + "/api/nope", headers=headers) as response:
+        assert response.status == 404
+        assert (await response.json())["error"]["code"] == "not_found"
+    async with client.session.put(client.base_url + "/api/config", headers=headers) as response:
+        assert response.status == 405
+        assert (await response.json())["error"]["code"] == "method_not_allowed"
+
+
+async def test_wav_uploads_check_type_and_content(client: CheckedClient) -> None:
+    for path in ("/api/speakers/enroll?name=A", "/api/speakers/identify"):
+        base = path.split("?")[0]
+        params = {"name": "A"} if "enroll" in path else None
+        answer = await client.call("POST", base, params=params, json={"audio": "x"})
+        assert_client_error(answer, 415, "unsupported_media_type")
+        wav = {"Content-Type": "audio/wav"}
+        answer = await client.call(
+            "POST", base, params=params, data=b"RIFF....garbage", headers=wav
+        )
+        assert_client_error(answer, 400, "bad_audio")
+    silent = _wav(b"")
+    answer = await client.call(
+        "POST",
+        "/api/speakers/enroll",
+        params={"name": "A"},
+        data=silent,
+        headers={"Content-Type": "audio/wav"},
+    )
+    assert_client_error(answer, 400, "no_audio")
+    one_second = _wav(b"\x00\x01" * 16000)
+    for params, field in (
+        ({}, "name"),
+        ({"name": "A", "priority": "7"}, "priority"),
+        ({"id": "bad"}, "id"),
+    ):
+        answer = await client.call(
+            "POST",
+            "/api/speakers/enroll",
+            params=params,
+            data=one_second,
+            headers={"Content-Type": "audio/wav"},
+        )
+        assert_client_error(answer, 400, answer.body["error"]["code"], field)
+
+
+def _wav(frames: bytes) -> bytes:
+    import io
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(frames)
+    return buffer.getvalue()
+
+
+async def test_bad_event_socket_queries_close_4400(client: CheckedClient) -> None:
+    for query in (
+        {"since": "abc"},
+        {"since": "-5"},
+        {"types": "NOPE"},
+        {"types": "STATE_CHANGED,,X"},
+    ):
+        socket = await client.events(**query)
+        code, reason = await socket.closed()
+        assert code == 4400, query
+        assert reason
+
+
+async def test_every_client_frame_type_mistake_gets_a_coded_error_frame(
+    client: CheckedClient,
+) -> None:
+    mistakes: list[tuple[Any, str, int]] = [
+        ("{not json", "invalid_json", 400),
+        ("[1, 2]", "invalid_frame", 400),
+        ("42", "invalid_frame", 400),
+        ({}, "missing_field", 400),
+        ({"type": 5}, "missing_field", 400),
+        ({"type": "subscribe"}, "unknown_type", 400),
+        ({"type": "ping", "extra": 1}, "unknown_field", 400),
+        (b"\x00\x01binary", "unsupported_frame", 415),
+    ]
+    socket = await client.events()
+    try:
+        assert (await socket.next())["event"] == "hello"
+        for frame, code, status in mistakes:
+            await socket.send(frame)
+            answer = await socket.next()
+            assert answer["event"] == "error", frame
+            assert answer["data"]["code"] == code, frame
+            assert answer["data"]["status"] == status
+        await socket.send({"type": "ping"})
+        assert await socket.next() == {"event": "pong"}
+        await socket.send("x" * 20_000)  # over the frame limit: the protocol closes it (1009)
+        code, _reason = await socket.closed()
+        assert code == 1009
+    finally:
+        await socket.close()
+    assert (await client.call("GET", "/api/health", token=None)).status == 200

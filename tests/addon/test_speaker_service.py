@@ -1,0 +1,310 @@
+"""kiwi-speaker as a real process on a real port, driven by wyoming's AsyncTcpClient.
+
+Voices are espeak-ng variants, which resemblyzer tells apart (see /work/shared/TESTDATA.md):
+`en-us+m3` and `en-us+f2` are the enrolled speakers, `en-us+Annie` a stranger (at most ~0.68
+cosine to either, below the 0.75 default) and `en-us+klatt` plays Kiwi's own voice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.signal import resample_poly
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.client import AsyncTcpClient
+from wyoming.event import Event
+from wyoming.info import Describe
+from wyoming.ping import Ping
+
+from kiwi_voice.common.info import KIWI_VERSION
+from tests.support.speech import espeak_pcm
+from tests.support.wyoming_process import ServiceProcess, start_service
+
+pytestmark = pytest.mark.timeout(180)
+
+RATE, WIDTH, CHANNELS = 16000, 2, 1
+OWNER, FRIEND, STRANGER, KIWI = "en-us+m3", "en-us+f2", "en-us+Annie", "en-us+klatt"
+SENTENCES = (
+    "the quick brown fox jumps over the lazy dog near the river bank",
+    "please turn on the kitchen lights and set the heating to twenty degrees",
+    "what is the weather going to be like tomorrow morning in the city",
+)
+PROFILE_ID = re.compile(r"^spk_[0-9a-f]{8}$")
+
+
+def speech(voice: str, sentence: int) -> bytes:
+    return espeak_pcm(SENTENCES[sentence], voice=voice)
+
+
+def start_speaker(db: Path, log: Path, *extra: str) -> ServiceProcess:
+    return start_service("kiwi-speaker", ["--db", str(db), "--workers", "2", *extra], log)
+
+
+@pytest.fixture(scope="module")
+def speaker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    folder = tmp_path_factory.mktemp("speaker")
+    service = start_speaker(folder / "speakers.db", folder / "kiwi-speaker.log")
+    yield service
+    assert service.stop() == 0, service.log()
+    assert "Traceback" not in service.log(), service.log()
+
+
+async def read_one(client: AsyncTcpClient) -> Event:
+    event = await asyncio.wait_for(client.read_event(), timeout=60)
+    assert event is not None, "connection closed"
+    return event
+
+
+async def send_audio(
+    client: AsyncTcpClient, pcm: bytes, rate: int = RATE, channels: int = CHANNELS
+) -> None:
+    await client.write_event(AudioStart(rate=rate, width=WIDTH, channels=channels).event())
+    for offset in range(0, len(pcm), 4096):
+        await client.write_event(
+            AudioChunk(rate, WIDTH, channels, pcm[offset : offset + 4096]).event()
+        )
+    await client.write_event(AudioStop().event())
+
+
+async def request(
+    port: int, event_type: str, data: dict[str, Any], pcm: bytes | None = None
+) -> Event:
+    """One request (with an utterance when `pcm` is given) on its own connection; its answer."""
+    async with AsyncTcpClient("127.0.0.1", port) as client:
+        await client.write_event(Event(type=event_type, data=data))
+        if pcm is not None:
+            await send_audio(client, pcm)
+        return await read_one(client)
+
+
+async def enroll(port: int, pcm: bytes, **data: Any) -> dict[str, Any]:
+    answer = await request(port, "speaker-enroll", data, pcm)
+    assert answer.type == "speaker-enrolled", answer
+    return answer.data
+
+
+async def identify(port: int, pcm: bytes) -> dict[str, Any]:
+    answer = await request(port, "speaker-identify", {}, pcm)
+    assert answer.type == "speaker-identified", answer
+    return answer.data
+
+
+async def profiles(port: int) -> dict[str, dict[str, Any]]:
+    answer = await request(port, "speaker-list", {})
+    assert answer.type == "speaker-profiles", answer
+    return {p["id"]: p for p in answer.data["profiles"]}
+
+
+async def error_then_alive(client: AsyncTcpClient, code: str) -> None:
+    error = await read_one(client)
+    assert (error.type, error.data.get("code")) == ("error", code), error
+    assert error.data["text"]
+    await client.write_event(Ping(text="alive?").event())
+    assert (await read_one(client)).type == "pong"
+
+
+async def test_describe_states_the_program_and_its_model(speaker: ServiceProcess) -> None:
+    async with AsyncTcpClient("127.0.0.1", speaker.port) as client:
+        await client.write_event(Describe().event())
+        info = await read_one(client)
+    assert info.type == "info"
+    assert info.data["wake"] == info.data["asr"] == []  # nothing Home Assistant could misuse
+    [program] = info.data["speaker"]
+    assert program["name"] == "kiwi-speaker"
+    assert program["installed"]
+    assert program["version"] == KIWI_VERSION
+    assert program["thresholds"] == {"identify": 0.75, "self": 0.85}
+    assert program["workers"] == 2
+    assert "speaker-identify" in program["events"]
+    [model] = program["models"]
+    assert model["name"] == "resemblyzer-voice-encoder"
+    assert model["installed"]
+    assert model["attribution"]["url"] == "https://github.com/resemble-ai/Resemblyzer"
+
+
+async def test_voices_are_enrolled_told_apart_and_strangers_are_unknown(
+    speaker: ServiceProcess,
+) -> None:
+    owner = await enroll(speaker.port, speech(OWNER, 0), name="Owner", priority=0)
+    assert PROFILE_ID.match(owner["id"])
+    assert (owner["name"], owner["priority"], owner["sample_count"]) == ("Owner", 0, 1)
+    again = await enroll(speaker.port, speech(OWNER, 1), id=owner["id"])
+    assert (again["id"], again["sample_count"]) == (owner["id"], 2)
+    friend = await enroll(speaker.port, speech(FRIEND, 0), name="Friend", priority=1)
+    assert friend["id"] != owner["id"]
+
+    # New sentences, concurrently, one of them as 44.1 kHz stereo.
+    samples = np.frombuffer(speech(OWNER, 2), dtype="<i2").astype(np.float32)
+    owner_stereo = np.repeat(resample_poly(samples, 441, 160), 2).astype("<i2").tobytes()
+    async with AsyncTcpClient("127.0.0.1", speaker.port) as client:
+        await client.write_event(Event(type="speaker-identify"))
+        await send_audio(client, owner_stereo, rate=44100, channels=2)
+        as_stereo = (await read_one(client)).data
+    found_friend, stranger = await asyncio.gather(
+        identify(speaker.port, speech(FRIEND, 2)), identify(speaker.port, speech(STRANGER, 2))
+    )
+    assert (as_stereo["id"], as_stereo["name"], as_stereo["priority"]) == (owner["id"], "Owner", 0)
+    assert found_friend["id"] == friend["id"]
+    for match in (as_stereo, found_friend):
+        assert match["confidence"] >= 0.75
+        assert not match["is_self"]
+        assert not match["is_blocked"]
+    assert stranger["id"] is stranger["name"] is stranger["priority"] is None
+    assert 0 < stranger["confidence"] < 0.75
+    assert not stranger["is_self"]
+
+    listed = await profiles(speaker.port)
+    assert listed[owner["id"]]["sample_count"] == 2
+    assert listed[owner["id"]]["last_seen"] is not None  # set by the identification
+    assert listed[friend["id"]]["auto_learned"] is False
+
+
+async def test_profiles_are_listed_updated_and_deleted(speaker: ServiceProcess) -> None:
+    guest = await enroll(speaker.port, speech(STRANGER, 0), name="Guest", auto_learned=True)
+    assert guest["priority"] == 2  # guests unless told otherwise
+    listed = await profiles(speaker.port)
+    assert listed[guest["id"]] == {
+        "id": guest["id"],
+        "name": "Guest",
+        "priority": 2,
+        "is_blocked": False,
+        "auto_learned": True,
+        "sample_count": 1,
+        "last_seen": None,
+    }
+
+    changes = {"id": guest["id"], "name": "Neighbour", "priority": 3, "is_blocked": True}
+    updated = await request(speaker.port, "speaker-update", changes)
+    assert updated.type == "speaker-profile"
+    assert updated.data["profile"] == {**listed[guest["id"]], **changes}
+    blocked = await identify(speaker.port, speech(STRANGER, 1))
+    assert (blocked["id"], blocked["is_blocked"]) == (guest["id"], True)
+
+    deleted = await request(speaker.port, "speaker-delete", {"id": guest["id"]})
+    assert (deleted.type, deleted.data) == ("speaker-deleted", {"id": guest["id"]})
+    assert guest["id"] not in await profiles(speaker.port)
+    for event_type, data in (
+        ("speaker-delete", {"id": guest["id"]}),
+        ("speaker-update", {"id": guest["id"], "name": "x"}),
+    ):
+        gone = await request(speaker.port, event_type, data)
+        assert (gone.type, gone.data["code"]) == ("error", "unknown_profile")
+
+
+async def test_kiwis_own_voice_is_recognised_as_self(speaker: ServiceProcess) -> None:
+    kiwi = await enroll(speaker.port, speech(KIWI, 0), id="self", name="Kiwi")
+    assert (kiwi["id"], kiwi["name"]) == ("self", "Kiwi")
+    echo = await identify(speaker.port, speech(KIWI, 1))
+    assert echo["id"] == "self"
+    assert echo["is_self"]
+    assert echo["confidence"] >= 0.85
+    person = await identify(speaker.port, speech(FRIEND, 1))
+    assert not person["is_self"]
+
+
+async def test_bad_input_gets_errors_and_the_server_lives(speaker: ServiceProcess) -> None:
+    async with AsyncTcpClient("127.0.0.1", speaker.port) as client:
+        await client.write_event(AudioChunk(RATE, WIDTH, CHANNELS, b"\0\0" * 160).event())
+        await error_then_alive(client, "unexpected_event")
+        await client.write_event(AudioStart(rate=RATE, width=WIDTH, channels=CHANNELS).event())
+        await error_then_alive(client, "unexpected_event")  # audio without a request
+        await client.write_event(AudioStop().event())  # ends the refused utterance quietly
+
+        invalid_enrolls: list[dict[str, Any]] = [
+            {},
+            {"name": ""},
+            {"name": "A", "priority": 7},
+            {"name": "A", "priority": True},
+            {"name": 5},
+        ]
+        for data in invalid_enrolls:
+            await client.write_event(Event(type="speaker-enroll", data=data))
+            await error_then_alive(client, "bad_request")
+        await client.write_event(Event(type="speaker-enroll", data={"id": "spk_00000000"}))
+        await error_then_alive(client, "unknown_profile")
+        await client.write_event(Event(type="speaker-update", data={"name": "no id"}))
+        await error_then_alive(client, "bad_request")
+
+        for bad in (
+            {"rate": 16000, "width": 5, "channels": 1},
+            {"rate": 16000, "width": 2, "channels": 0},
+            {"rate": 0, "width": 2, "channels": 1},
+        ):
+            await client.write_event(Event(type="speaker-identify"))
+            await client.write_event(Event(type="audio-start", data=bad))
+            await error_then_alive(client, "bad_audio")
+            await client.write_event(AudioStop().event())
+
+        await client.write_event(Event(type="speaker-identify"))
+        await client.write_event(AudioStart(rate=RATE, width=WIDTH, channels=CHANNELS).event())
+        await client.write_event(AudioChunk(RATE, WIDTH, CHANNELS, b"\0" * 3).event())
+        await client.write_event(AudioChunk(RATE, WIDTH, CHANNELS, b"\0\0" * 160).event())
+        await client.write_event(AudioStop().event())
+        await error_then_alive(client, "bad_audio")  # one error for the torn utterance
+
+        await client.write_event(Event(type="speaker-identify"))
+        await send_audio(client, b"")
+        await error_then_alive(client, "no_audio")
+        await client.write_event(Event(type="speaker-identify"))
+        await send_audio(client, b"\0\0" * RATE * 2)  # 2 s of silence: no voice in it
+        await error_then_alive(client, "no_audio")
+
+        await client.write_event(Event(type="speaker-identify"))
+        await client.write_event(AudioStart(rate=RATE, width=WIDTH, channels=CHANNELS).event())
+        await client.write_event(AudioChunk(RATE, WIDTH, CHANNELS, b"\0" * (5 << 20)).event())
+        await client.write_event(AudioStop().event())
+        await error_then_alive(client, "payload_too_large")
+
+    answer = await identify(speaker.port, speech(OWNER, 0))  # the server still works
+    assert isinstance(answer["confidence"], float)
+
+
+async def test_profiles_survive_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "speakers.db"
+    first = start_speaker(db, tmp_path / "first.log")
+    try:
+        owner = await enroll(first.port, speech(OWNER, 0), name="Owner", priority=0)
+    finally:
+        assert first.stop() == 0, first.log()
+
+    with sqlite3.connect(db) as check:  # what is on disk: WAL mode, float32 embeddings
+        assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        [(blob, count)] = check.execute("SELECT embedding, sample_count FROM profiles").fetchall()
+    assert (len(blob), count) == (256 * 4, 1)
+    assert np.linalg.norm(np.frombuffer(blob, dtype="<f4")) == pytest.approx(1.0, abs=1e-5)
+
+    second = start_speaker(db, tmp_path / "second.log")
+    try:
+        assert (await profiles(second.port))[owner["id"]]["name"] == "Owner"
+        assert (await identify(second.port, speech(OWNER, 1)))["id"] == owner["id"]
+    finally:
+        assert second.stop() == 0, second.log()
+
+
+async def test_missing_encoder_weights_keep_the_service_up(tmp_path: Path) -> None:
+    service = start_speaker(
+        tmp_path / "speakers.db",
+        tmp_path / "kiwi-speaker.log",
+        "--weights",
+        str(tmp_path / "no.pt"),
+    )
+    try:
+        async with AsyncTcpClient("127.0.0.1", service.port) as client:
+            await client.write_event(Describe().event())
+            [program] = (await read_one(client)).data["speaker"]
+            assert not program["installed"]
+            assert "NOT AVAILABLE" in program["models"][0]["description"]
+            await client.write_event(Event(type="speaker-identify"))
+            await send_audio(client, speech(OWNER, 0))
+            await error_then_alive(client, "model_missing")
+            await client.write_event(Event(type="speaker-list"))
+            assert (await read_one(client)).data == {"profiles": []}  # profiles still answer
+    finally:
+        assert service.stop() == 0, service.log()

@@ -1,0 +1,161 @@
+"""Fixtures of the HA tests: real Kiwi processes on 127.0.0.1 and the integration set up in HA.
+
+One hub (with a real kiwi-speaker and kiwi-tts behind it) is shared by the whole session and put
+back into a known state before each test that uses it; tests that restart a hub or change its
+token start their own with `start_kiwi_hub`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from unittest.mock import patch
+
+import aiohttp
+import pytest
+import pytest_socket
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.kiwi import PLATFORMS
+from custom_components.kiwi.api import KiwiClient
+from tests.ha.kiwi_common import SPEAKER_VOICES, enroll, entry_for, hub_client_for, setup_entry
+from tests.support.hub_process import HubProcess, start_hub, start_speaker_service
+from tests.support.offline_models import PIPER_VOICE_NAME, piper_voice_path
+from tests.support.wyoming_process import ServiceProcess, start_service
+
+
+@contextmanager
+def sockets_allowed() -> Iterator[None]:
+    """Let a session fixture reach 127.0.0.1 (HA's harness blocks sockets around each test)."""
+    pytest_socket.enable_socket()
+    try:
+        yield
+    finally:
+        pytest_socket.socket_allow_hosts(["127.0.0.1"])
+        pytest_socket.disable_socket(allow_unix_socket=True)
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom_components/kiwi (it overrides HA core's legacy `kiwi` lock)."""
+
+
+@pytest.fixture(scope="session")
+def kiwi_tts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """kiwi-tts with the tiny offline piper voice."""
+    logs = tmp_path_factory.mktemp("kiwi-tts")
+    voice = piper_voice_path()
+    with sockets_allowed():
+        service = start_service(
+            "kiwi-tts",
+            ["--data-dir", str(voice.parent), "--voice", PIPER_VOICE_NAME],
+            logs / "kiwi-tts.log",
+        )
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def kiwi_speaker_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """kiwi-speaker (resemblyzer), shared: its encoder warms up once per session."""
+    with sockets_allowed():
+        service = start_speaker_service(tmp_path_factory.mktemp("kiwi-speaker"))
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def kiwi_hub_process(
+    tmp_path_factory: pytest.TempPathFactory,
+    kiwi_speaker_service: ServiceProcess,
+    kiwi_tts: ServiceProcess,
+) -> Iterator[HubProcess]:
+    """The session's hub."""
+    with sockets_allowed():
+        hub = start_hub(
+            tmp_path_factory.mktemp("kiwi-hub"), speaker=kiwi_speaker_service, tts_uri=kiwi_tts.uri
+        )
+    yield hub
+    hub.stop(stop_speaker=False)
+
+
+@pytest.fixture
+async def hub_session(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP session of the test itself (not Home Assistant's)."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def kiwi_hub(kiwi_hub_process: HubProcess, hub_session: aiohttp.ClientSession) -> HubProcess:
+    """The session's hub, back in its initial state: default soul, English, no speakers."""
+    client = hub_client_for(kiwi_hub_process, hub_session)
+    await client.set_soul("default")
+    await client.set_language("en")
+    for profile in await client.speakers():
+        await client.delete_speaker(profile.id)
+    return kiwi_hub_process
+
+
+@pytest.fixture
+async def hub_client(kiwi_hub: HubProcess, hub_session: aiohttp.ClientSession) -> KiwiClient:
+    """The test's own client of the session hub, to make the hub do things."""
+    return hub_client_for(kiwi_hub, hub_session)
+
+
+@pytest.fixture
+def start_kiwi_hub(tmp_path: Path, socket_enabled: None) -> Iterator[Callable[..., HubProcess]]:
+    """Start hubs of the test's own (no speaker or TTS service behind them); all stopped after."""
+    started: list[HubProcess] = []
+
+    def start(**kwargs: object) -> HubProcess:
+        data_dir = tmp_path / f"hub-{len(started)}"
+        hub = start_hub(data_dir, speaker=False, **kwargs)  # type: ignore[arg-type]
+        started.append(hub)
+        return hub
+
+    yield start
+    for hub in started:
+        hub.stop()
+
+
+@pytest.fixture
+def hub_speakers() -> list[str]:
+    """Names of voices enrolled on the hub before the integration is set up (none by default)."""
+    return []
+
+
+@pytest.fixture
+async def speaker_ids(hub_client: KiwiClient, hub_speakers: list[str]) -> dict[str, str]:
+    """Enroll `hub_speakers` with distinct espeak voices; name -> profile id."""
+    return {
+        name: await enroll(hub_client, name, voice)
+        for name, voice in zip(hub_speakers, SPEAKER_VOICES, strict=False)
+    }
+
+
+@pytest.fixture
+def mock_config_entry(kiwi_hub: HubProcess, speaker_ids: dict[str, str]) -> MockConfigEntry:
+    """A config entry for the session hub (after `hub_speakers` were enrolled)."""
+    return entry_for(kiwi_hub)
+
+
+@pytest.fixture
+def platforms() -> list[Platform]:
+    """The platforms `init_integration` sets up; a platform's test module narrows it."""
+    return list(PLATFORMS)
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, platforms: list[Platform]
+) -> AsyncIterator[MockConfigEntry]:
+    """The integration set up against the session hub; unloaded after the test."""
+    with patch("custom_components.kiwi.PLATFORMS", platforms):
+        await setup_entry(hass, mock_config_entry)
+        yield mock_config_entry
+        await hass.config_entries.async_unload(mock_config_entry.entry_id)
+        await hass.async_block_till_done()

@@ -1,0 +1,128 @@
+"""Helpers of the Kiwi integration tests (fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+
+import aiohttp
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.kiwi.api import KiwiClient
+from custom_components.kiwi.const import DOMAIN
+from tests.support.hub_process import HubProcess
+from tests.support.speech import espeak_wav
+
+TEST_UNIQUE_ID = "kiwi-test-hub"
+TEST_ENTRY_ID = "01KIWITESTENTRY0000000000"
+WAIT_LIMIT_S = 15.0
+
+
+def hub_client_for(hub: HubProcess, session: aiohttp.ClientSession) -> KiwiClient:
+    """A client of `hub` (its current token) over `session`."""
+    return KiwiClient("127.0.0.1", hub.port, hub.token, session)
+
+
+def entry_for(hub: HubProcess, **overrides: object) -> MockConfigEntry:
+    """A config entry for `hub` with a fixed id and unique id (stable snapshots)."""
+    options = {
+        "domain": DOMAIN,
+        "title": "Kiwi",
+        "unique_id": TEST_UNIQUE_ID,
+        "entry_id": TEST_ENTRY_ID,
+        "data": {CONF_HOST: "127.0.0.1", CONF_PORT: hub.port, CONF_TOKEN: hub.token},
+    }
+    options.update(overrides)
+    return MockConfigEntry(**options)  # type: ignore[arg-type]
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+    """Add `entry` and set it up (whatever the outcome: tests check the state).
+
+    HA's `homeassistant` integration comes first: `conversation` (a dependency) needs it.
+    """
+    assert await async_setup_component(hass, "homeassistant", {})
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+async def wait_for(
+    hass: HomeAssistant,
+    condition: Callable[[], bool],
+    what: str,
+    *,
+    limit_s: float = WAIT_LIMIT_S,
+) -> None:
+    """Let the event loop run until `condition()` holds; fail (not hang) after `limit_s`."""
+    try:
+        async with asyncio.timeout(limit_s):
+            await hass.async_block_till_done()
+            while not condition():
+                await asyncio.sleep(0.02)
+                await hass.async_block_till_done()
+    except TimeoutError:
+        raise AssertionError(what) from None
+
+
+async def wait_for_state(
+    hass: HomeAssistant, entity_id: str, expected: str, *, limit_s: float = WAIT_LIMIT_S
+) -> None:
+    """Wait until `entity_id` is in state `expected`."""
+
+    def reached() -> bool:
+        state = hass.states.get(entity_id)
+        return state is not None and state.state == expected
+
+    state = hass.states.get(entity_id)
+    await wait_for(
+        hass,
+        reached,
+        f"{entity_id} did not become {expected} (was {state.state if state else None})",
+        limit_s=limit_s,
+    )
+
+
+# espeak variants that speaker identification tells apart (shared/TESTDATA.md).
+SPEAKER_VOICES = ("en-us+m3", "en-us+f2", "en-us+m7")
+
+# The hub names speaker profiles spk_ + 8 random hex digits: masked so snapshots are stable.
+SPEAKER_ID = re.compile(r"spk_[0-9a-f]{8}")
+
+
+def mask_speaker_ids(data: object, path: object) -> object:
+    """A syrupy matcher that replaces speaker ids in strings."""
+    return SPEAKER_ID.sub("spk_<id>", data) if isinstance(data, str) else data
+
+
+async def snapshot_kiwi_platform(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+    config_entry_id: str,
+) -> None:
+    """HA's snapshot_platform, with the hub's random speaker ids masked."""
+    entity_entries = er.async_entries_for_config_entry(entity_registry, config_entry_id)
+    assert entity_entries
+    assert len({entity_entry.domain for entity_entry in entity_entries}) == 1
+    for entity_entry in entity_entries:
+        name = SPEAKER_ID.sub("spk_id", entity_entry.entity_id)
+        assert entity_entry == snapshot(name=f"{name}-entry", matcher=mask_speaker_ids)
+        assert entity_entry.disabled_by is None
+        state = hass.states.get(entity_entry.entity_id)
+        assert state, f"State not found for {entity_entry.entity_id}"
+        assert state == snapshot(name=f"{name}-state", matcher=mask_speaker_ids)
+
+
+async def enroll(client: KiwiClient, name: str, voice: str = "en-us+m3") -> str:
+    """Enroll a real espeak voice on the hub; the new profile's id."""
+    clip = espeak_wav(f"Hello Kiwi, my name is {name} and this is my voice.", voice=voice)
+    profile = await client.enroll_speaker(clip.read_bytes(), name=name, priority=1)
+    return profile.id

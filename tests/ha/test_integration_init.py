@@ -1,0 +1,108 @@
+"""Set-up and unload of the Kiwi integration against a real hub (the smoke test of issue 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.kiwi.const import DOMAIN
+from tests.ha.kiwi_common import entry_for, setup_entry
+from tests.support.cache import REPO_ROOT
+from tests.support.hub_process import HubProcess
+from tests.support.ports import free_port
+
+MANIFEST = REPO_ROOT / "custom_components" / "kiwi" / "manifest.json"
+MANIFEST_SCHEMA = Path("/work/shared/schemas/integration-manifest.schema.json")
+ADDON_PYTHON = REPO_ROOT / ".venv-addon" / "bin" / "python"
+# jsonschema lives in the add-on env (HA's env does not ship it): validate there.
+VALIDATE = """
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
+manifest = json.load(open(sys.argv[2]))
+errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(manifest)]
+sys.exit("\\n".join(errors) or None)
+"""
+
+
+async def test_setup_and_unload(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
+    """The entry loads against the real hub, creates the hub device, and unloads cleanly."""
+    entry = init_integration
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data.coordinator.connected
+    assert entry.runtime_data.info.version
+
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.unique_id)})
+    assert device is not None
+    assert device.name == "Kiwi"
+    assert device.sw_version == entry.runtime_data.info.version
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    # Every entity of the hub is gone (or unavailable) once the entry is unloaded.
+    assert all(
+        state.state == "unavailable"
+        for state in hass.states.async_all()
+        if state.entity_id.endswith(("assistant_state", "voice_events"))
+    )
+
+
+async def test_setup_retries_when_hub_is_down(hass: HomeAssistant, socket_enabled: None) -> None:
+    """Nothing listens at the address: the entry waits and retries (ConfigEntryNotReady)."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="nowhere",
+        data={"host": "127.0.0.1", "port": free_port(), "token": "whatever"},
+    )
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert "Cannot connect to the Kiwi hub" in entry.reason
+
+
+async def test_setup_with_refused_token_starts_reauth(
+    hass: HomeAssistant, kiwi_hub: HubProcess
+) -> None:
+    """A wrong token fails the set-up and asks the user for a new one."""
+    entry = await setup_entry(
+        hass,
+        entry_for(
+            kiwi_hub, data={"host": "127.0.0.1", "port": kiwi_hub.port, "token": "not-the-token"}
+        ),
+    )
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+
+
+def test_manifest_is_valid() -> None:
+    """manifest.json passes the schema and hassfest's key order (domain, name, alphabetical)."""
+    result = subprocess.run(
+        [str(ADDON_PYTHON), "-c", VALIDATE, str(MANIFEST_SCHEMA), str(MANIFEST)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads(MANIFEST.read_text())
+    keys = list(manifest)
+    assert keys[:2] == ["domain", "name"]
+    assert keys[2:] == sorted(keys[2:])
+    assert manifest["iot_class"] == "local_push"
+    assert manifest["config_flow"] is True
+    assert manifest["dependencies"] == ["conversation"]
+    assert manifest["version"] == "0.1.0"
+
+
+@pytest.mark.parametrize("key", ["documentation", "issue_tracker"])
+def test_manifest_links_point_at_the_project(key: str) -> None:
+    """Documentation and issue links lead to the project's repository."""
+    manifest = json.loads(MANIFEST.read_text())
+    assert manifest[key].startswith("https://github.com/kiwi-voice/kiwi")

@@ -1,0 +1,68 @@
+"""Sensors of the hub and of speaker devices, against the real hub."""
+
+from __future__ import annotations
+
+import pytest
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.kiwi.api import KiwiClient
+from tests.ha.kiwi_common import snapshot_kiwi_platform, wait_for_state
+from tests.support.speech import espeak_wav
+
+
+@pytest.fixture
+def platforms() -> list[Platform]:
+    """Only the sensor platform."""
+    return [Platform.SENSOR]
+
+
+@pytest.mark.parametrize("hub_speakers", [["Alice"]])
+async def test_sensors(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Every sensor, with one enrolled speaker on the hub."""
+    await snapshot_kiwi_platform(hass, entity_registry, snapshot, init_integration.entry_id)
+
+
+@pytest.mark.parametrize("hub_speakers", [["Alice"]])
+async def test_speaker_identified_updates_active_speaker_and_last_seen(
+    hass: HomeAssistant, hub_client: KiwiClient, init_integration: MockConfigEntry
+) -> None:
+    """The hub identifies a voice: active speaker and that speaker's last seen follow."""
+    await wait_for_state(hass, "sensor.alice_last_seen", "unknown")
+
+    clip = espeak_wav("Kiwi, what is the weather like today?", voice="en-us+m3")
+    result = await hub_client.request(
+        "POST", "/api/speakers/identify", wav=clip.read_bytes(), time_limit=60
+    )
+    assert result["name"] == "Alice"
+
+    await wait_for_state(hass, "sensor.kiwi_active_speaker", "Alice")
+    last_seen = hass.states.get("sensor.alice_last_seen")
+    assert last_seen is not None
+    assert last_seen.state not in ("unknown", "unavailable")
+
+
+async def test_tts_moves_the_assistant_state(
+    hass: HomeAssistant, hub_client: KiwiClient, init_integration: MockConfigEntry
+) -> None:
+    """Kiwi speaks a test phrase: the state goes to speaking and back to idle."""
+    seen: list[str] = []
+    hass.bus.async_listen(
+        "state_changed",
+        lambda event: (
+            seen.append(event.data["new_state"].state)
+            if event.data["entity_id"] == "sensor.kiwi_assistant_state"
+            else None
+        ),
+    )
+    await hub_client.tts_test("Hello there.")
+    await wait_for_state(hass, "sensor.kiwi_assistant_state", "idle")
+    assert "speaking" in seen

@@ -1,0 +1,126 @@
+"""The hub's client of kiwi-speaker: Kiwi's own Wyoming events for voice profiles.
+
+Requests: speaker-list, speaker-update, speaker-delete, speaker-enroll and speaker-identify
+(the last two followed by audio-start/chunk/stop). Answers are checked against the hub's shapes,
+so a bad answer becomes a clear 502 instead of a malformed response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+import voluptuous as vol
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.event import Event
+
+from .protocol import SpeakerEnrolledResponse, SpeakerIdentifiedResponse, SpeakerProfile
+from .shapes import validator
+from .wyoming_client import ServiceProtocolError, exchange
+
+SERVICE = "speaker"
+_CHUNK_FRAMES = 1024
+
+_PROFILE = validator(SpeakerProfile)
+_PROFILES = vol.Schema({vol.Required("profiles"): [_PROFILE]}, extra=vol.ALLOW_EXTRA)
+_ENROLLED = validator(SpeakerEnrolledResponse)
+_IDENTIFIED = validator(SpeakerIdentifiedResponse)
+
+
+@dataclass(frozen=True)
+class PcmAudio:
+    rate: int
+    width: int
+    channels: int
+    data: bytes
+
+    def events(self) -> Iterator[Event]:
+        yield AudioStart(rate=self.rate, width=self.width, channels=self.channels).event()
+        step = _CHUNK_FRAMES * self.width * self.channels
+        for offset in range(0, len(self.data), step):
+            yield AudioChunk(
+                rate=self.rate,
+                width=self.width,
+                channels=self.channels,
+                audio=self.data[offset : offset + step],
+            ).event()
+        yield AudioStop().event()
+
+
+def _check(schema: vol.Schema, data: dict[str, Any], what: str, keep: tuple[str, ...]) -> Any:
+    try:
+        return schema({key: data.get(key) for key in keep})
+    except vol.Invalid as err:
+        raise ServiceProtocolError(SERVICE, f"speaker service sent a bad {what}: {err}") from err
+
+
+_PROFILE_KEYS = (
+    "id",
+    "name",
+    "priority",
+    "is_blocked",
+    "auto_learned",
+    "sample_count",
+    "last_seen",
+)
+
+
+class SpeakersClient:
+    def __init__(self, uri: str, read_timeout: float = 60.0) -> None:
+        self.uri = uri
+        self._read_timeout = read_timeout
+
+    async def _ask(self, requests: list[Event], expect: str) -> dict[str, Any]:
+        answer = await exchange(
+            self.uri, SERVICE, requests, expect, read_timeout=self._read_timeout
+        )
+        return answer.data
+
+    async def list_profiles(self) -> list[SpeakerProfile]:
+        data = await self._ask([Event("speaker-list", {})], "speaker-profiles")
+        profiles = data.get("profiles")
+        if not isinstance(profiles, list):
+            raise ServiceProtocolError(SERVICE, "speaker-profiles without a profiles list")
+        return [self._profile(p) for p in profiles]
+
+    def _profile(self, raw: Any) -> SpeakerProfile:
+        if not isinstance(raw, dict):
+            raise ServiceProtocolError(SERVICE, "speaker profile is not an object")
+        return cast(SpeakerProfile, _check(_PROFILE, raw, "profile", _PROFILE_KEYS))
+
+    async def update(self, speaker_id: str, **changes: Any) -> SpeakerProfile:
+        data = await self._ask(
+            [Event("speaker-update", {"id": speaker_id, **changes})], "speaker-profile"
+        )
+        # The service may send the profile flat or under "profile".
+        return self._profile(data.get("profile", data))
+
+    async def delete(self, speaker_id: str) -> str:
+        data = await self._ask([Event("speaker-delete", {"id": speaker_id})], "speaker-deleted")
+        return str(data.get("id", speaker_id))
+
+    async def enroll(
+        self, audio: PcmAudio, name: str | None, priority: int | None, speaker_id: str | None
+    ) -> SpeakerEnrolledResponse:
+        request: dict[str, Any] = {}
+        if name is not None:
+            request["name"] = name
+        if priority is not None:
+            request["priority"] = priority
+        if speaker_id is not None:
+            request["id"] = speaker_id
+        events = [Event("speaker-enroll", request), *audio.events()]
+        data = await self._ask(events, "speaker-enrolled")
+        keys = ("id", "name", "priority", "sample_count")
+        return cast(SpeakerEnrolledResponse, _check(_ENROLLED, data, "enrollment", keys))
+
+    async def identify(self, audio: PcmAudio) -> SpeakerIdentifiedResponse:
+        data = await self._ask(
+            [Event("speaker-identify", {}), *audio.events()], "speaker-identified"
+        )
+        keys = ("id", "name", "priority", "confidence", "is_blocked", "is_self")
+        data = dict(data)
+        if isinstance(data.get("confidence"), int):
+            data["confidence"] = float(data["confidence"])
+        return cast(SpeakerIdentifiedResponse, _check(_IDENTIFIED, data, "identification", keys))
