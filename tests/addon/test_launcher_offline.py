@@ -90,8 +90,16 @@ async def test_everything_starts_and_says_what_is_missing(
     voice = next(v for v in tts.tts[0].voices if v.name == "en_US-lessac-medium")
     assert voice.installed is False, "after the failed download, describe says so"
 
-    async with asyncio.timeout(30):
-        while "wake is up without" not in log.read_text():
-            await asyncio.sleep(0.2)
-    report = next(line for line in log.read_text().splitlines() if "wake is up without" in line)
+    report = await _log_line(log, "wake is up without", limit_s=30)
     assert "hey_jarvis" in report
+
+
+async def _log_line(log: Path, text: str, limit_s: float) -> str:
+    """The first line of kiwi's output holding `text`, waiting for it to be written."""
+    async with asyncio.timeout(limit_s):
+        while True:
+            text_now = await asyncio.to_thread(log.read_text, encoding="utf-8")
+            for line in text_now.splitlines():
+                if text in line:
+                    return line
+            await asyncio.sleep(0.2)

@@ -4,7 +4,6 @@ forgetting forgets every speaker's conversation."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -47,5 +46,7 @@ class PipelineControls:
     async def close(self) -> None:
         await self._pipeline.close()
         for close in self._on_close:
-            with contextlib.suppress(Exception):
+            try:
                 await close()
+            except Exception:  # one part failing to close must not keep the others open
+                _LOGGER.exception("Closing a pipeline part failed")

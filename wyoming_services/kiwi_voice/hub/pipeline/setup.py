@@ -1,0 +1,116 @@
+"""Wiring the pipeline into the hub: the parts it is made of, the endpoints it adds, and its
+start and stop.
+
+    context = build_context(options, environ)
+    context, runtime = build_pipeline(context, environ)
+    app = build_app(context, PIPELINE_ENDPOINTS)
+    setup_pipeline(app, runtime)
+
+`build_pipeline` returns the context with the pipeline's `Controls` in place of BasicControls.
+`approvals` is the seam for guest approvals: pass a gate that asks the owner (issue 6).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from ..audio import api as audio_api
+from ..context import HubContext
+from ..endpoint import Endpoint
+from ..routing import api as conversation_api
+from ..routing.claude import ClaudeClient
+from ..routing.contexts import SpeakerContexts
+from ..routing.router import Router
+from .controls import PipelineControls
+from .engine import Pipeline
+from .policy import ApprovalGate, RefusingApprovalGate, SpeakerPolicy
+from .runtime import PIPELINE_KEY, PipelineRuntime
+from .stt import SttClient
+from .turn import TurnServices
+from .wake_select import WakeEngineSelector
+
+_LOGGER = logging.getLogger(__name__)
+PIPELINE_ENDPOINTS: tuple[Endpoint, ...] = (*audio_api.ENDPOINTS, *conversation_api.ENDPOINTS)
+HOST_AUDIO_MODES = ("auto", "on", "off")
+
+
+def build_pipeline(
+    context: HubContext,
+    environ: Mapping[str, str],
+    approvals: ApprovalGate | None = None,
+) -> tuple[HubContext, PipelineRuntime]:
+    settings = context.settings
+    claude = None
+    if context.secrets.anthropic_api_key:
+        claude = ClaudeClient(
+            context.secrets.anthropic_api_key, base_url=environ.get("ANTHROPIC_BASE_URL")
+        )
+    else:
+        _LOGGER.info("No Anthropic API key: Home Assistant's conversation agent answers everything")
+    contexts = SpeakerContexts(idle_seconds=lambda: float(settings.get("context_idle_seconds")))
+    router = Router(
+        homeassistant=context.homeassistant, claude=claude, souls=context.souls, contexts=contexts
+    )
+    stt = SttClient(context.options.stt_uri)
+    services = TurnServices(
+        bus=context.bus,
+        state=context.state,
+        settings=settings,
+        souls=context.souls,
+        stt=stt,
+        speakers=context.speakers,
+        tts=context.tts,
+        router=router,
+        policy=SpeakerPolicy(settings),
+        approvals=approvals or RefusingApprovalGate(),
+    )
+    pipeline = Pipeline(services, context.outputs)
+    selector = WakeEngineSelector(settings, context.options.wake_uri, context.pipeline_status)
+    host_audio_mode = (environ.get("KIWI_HOST_AUDIO") or "auto").strip().lower()
+    if host_audio_mode not in HOST_AUDIO_MODES:
+        _LOGGER.warning("Ignoring KIWI_HOST_AUDIO=%r (auto, on or off)", host_audio_mode)
+        host_audio_mode = "auto"
+    runtime = PipelineRuntime(
+        context=context,
+        pipeline=pipeline,
+        selector=selector,
+        router=router,
+        contexts=contexts,
+        stt=stt,
+        claude=claude,
+        host_audio_mode=host_audio_mode,
+    )
+
+    async def close_parts() -> None:
+        if runtime.host_audio is not None:
+            await runtime.host_audio.close()
+        await selector.close()
+        if claude is not None:
+            await claude.close()
+
+    controls = PipelineControls(
+        pipeline=pipeline,
+        contexts=contexts,
+        memory=context.conversation,
+        bus=context.bus,
+        on_close=[close_parts],
+    )
+    runtime.context = dataclasses.replace(context, controls=controls)
+    return runtime.context, runtime
+
+
+def setup_pipeline(app: web.Application, runtime: PipelineRuntime) -> None:
+    """Make the runtime reachable from the handlers; start it with the app."""
+    app[PIPELINE_KEY] = runtime
+
+    async def start(_app: web.Application) -> None:
+        from ..audio.host import HostAudio
+
+        runtime.selector.start()
+        runtime.host_audio = await HostAudio.start(runtime, runtime.host_audio_mode)
+
+    app.on_startup.append(start)
