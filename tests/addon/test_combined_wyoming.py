@@ -346,10 +346,13 @@ async def test_a_service_that_is_down_gives_an_error_and_keeps_its_last_info(
     assert [p.name for p in (await _describe(stack.port)).wake] == ["wake-wake"]
     await stack.backends[Mode.WAKE].stop()
 
+    chunk = AudioChunk(rate=16000, width=2, channels=1, audio=b"\x00\x00" * 160).event()
     client = await stack.connect()
     try:
         await client.write_event(Detect().event())
         (error,) = await _read(client, 1)
+        for _ in range(3):  # the stream that follows: dropped, no error per chunk
+            await client.write_event(chunk)
         await client.write_event(Synthesize(text="still here").event())
         (echo,) = await _read(client, 1)
     finally:

@@ -44,7 +44,9 @@ ENROLL_SENTENCE = (
 
 
 @pytest.fixture(scope="module")
-def tts(offline_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+def tts(
+    offline_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
     log = tmp_path_factory.mktemp("dashboard-tts") / "kiwi-tts.log"
     service = start_service(
         "kiwi-tts",
@@ -152,7 +154,9 @@ def log_row(page: Page, event: str, text: str = "") -> Any:
 # ---- serving -----------------------------------------------------------------------------------
 
 
-def test_only_the_static_files_are_open_without_the_token(hub: HubProcess, proxy: IngressProxy) -> None:
+def test_only_the_static_files_are_open_without_the_token(
+    hub: HubProcess, proxy: IngressProxy
+) -> None:
     status, headers, body = fetch(hub.base_url + "/")
     assert status == 200
     assert headers["Content-Type"].startswith("text/html")
@@ -174,7 +178,9 @@ def test_only_the_static_files_are_open_without_the_token(hub: HubProcess, proxy
 # ---- the page ----------------------------------------------------------------------------------
 
 
-def test_page_loads_under_the_ingress_prefix(signed_in: Page, proxy: IngressProxy, hub: HubProcess) -> None:
+def test_page_loads_under_the_ingress_prefix(
+    signed_in: Page, proxy: IngressProxy, hub: HubProcess
+) -> None:
     page = signed_in
     # The token was taken from the address bar once, kept, and removed from the URL.
     assert page.url == proxy.url
@@ -183,12 +189,18 @@ def test_page_loads_under_the_ingress_prefix(signed_in: Page, proxy: IngressProx
     expect(page.locator("#assistant-state")).to_have_attribute("data-state", "IDLE")
     # Every request stayed under the prefix; the event stream carried the token.
     requested = page.requested  # type: ignore[attr-defined]
-    assert requested and all(url.startswith(proxy.url) for url in requested)
-    assert any(path == "api/events" and query.get("token") == hub.token for path, query in proxy.websocket_queries)
+    assert requested
+    assert all(url.startswith(proxy.url) for url in requested)
+    assert any(
+        path == "api/events" and query.get("token") == hub.token
+        for path, query in proxy.websocket_queries
+    )
     expect(page.locator("#souls li")).not_to_have_count(0)
 
 
-def test_opened_without_a_token_it_asks_for_one(browser: Browser, proxy: IngressProxy, hub: HubProcess) -> None:
+def test_opened_without_a_token_it_asks_for_one(
+    browser: Browser, proxy: IngressProxy, hub: HubProcess
+) -> None:
     fresh = browser.new_context()  # no stored token
     fresh.set_default_timeout(UI_TIMEOUT_MS)
     page = fresh.new_page()
@@ -284,11 +296,15 @@ def test_config_errors_show_next_to_the_field(signed_in: Page, hub: HubProcess) 
     page.screenshot(path=screenshot_path("settings"), full_page=True)
 
 
-def test_speakers_list_block_and_enroll_from_the_microphone(signed_in: Page, hub: HubProcess) -> None:
+def test_speakers_list_block_and_enroll_from_the_microphone(
+    signed_in: Page, hub: HubProcess
+) -> None:
     page = signed_in
     show_tab(page, "Speakers")
     clip = espeak_wav("Hello, this is Alice speaking to Kiwi for the first time.", voice="en-us+f2")
-    alice = api(hub, "POST", "/api/speakers/enroll?name=Alice&priority=1", clip.read_bytes(), "audio/wav")
+    alice = api(
+        hub, "POST", "/api/speakers/enroll?name=Alice&priority=1", clip.read_bytes(), "audio/wav"
+    )
     row = page.locator(f"#speakers-body tr[data-speaker={alice['id']}]")
     expect(row).to_contain_text("Alice")  # arrived through SPEAKER_ENROLLED, no reload
     expect(row).to_contain_text("Friend")
@@ -340,7 +356,8 @@ def test_restart_reconnects_and_replays_what_was_missed(
     expect(log_row(page, "CONTEXT_RESET")).to_have_count(1)
     expect(log_row(page, "HUB_STOPPING", "restart")).to_have_count(1)
     reconnects = [q for p, q in proxy.websocket_queries[connects_before:] if p == "api/events"]
-    assert reconnects and reconnects[-1]["since"] == str(last_seen)
+    assert reconnects
+    assert reconnects[-1]["since"] == str(last_seen)
     # No event shown twice: the seq column is unique.
     seqs = page.locator("#log-body tr").evaluate_all("rows => rows.map(r => r.dataset.seq)")
     assert len(seqs) == len(set(seqs))
@@ -348,11 +365,14 @@ def test_restart_reconnects_and_replays_what_was_missed(
 
 
 def _luminance(css_color: str) -> float:
-    red, green, blue = (int(part) for part in css_color[css_color.index("(") + 1 :].split(",")[:3])
+    inside = css_color[css_color.index("(") + 1 : css_color.index(")")]
+    red, green, blue = (float(part) for part in inside.split(",")[:3])
     return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
 
 
-def test_dark_theme_narrow_screen_and_keyboard(browser: Browser, proxy: IngressProxy, hub: HubProcess) -> None:
+def test_dark_theme_narrow_screen_and_keyboard(
+    browser: Browser, proxy: IngressProxy, hub: HubProcess
+) -> None:
     phone = browser.new_context(color_scheme="dark", viewport={"width": 390, "height": 844})
     phone.set_default_timeout(UI_TIMEOUT_MS)
     page = phone.new_page()
@@ -361,10 +381,12 @@ def test_dark_theme_narrow_screen_and_keyboard(browser: Browser, proxy: IngressP
         page.goto(f"{proxy.url}?token={hub.token}")
         expect(page.locator("body")).to_have_attribute("data-ready", "true")
         colors = page.evaluate(
-            """() => { const s = getComputedStyle(document.body); return [s.backgroundColor, s.color]; }"""
+            "() => [getComputedStyle(document.body).backgroundColor,"
+            " getComputedStyle(document.body).color]"
         )
         background, text = (_luminance(color) for color in colors)
-        assert background < 0.15 and text > 0.7  # HA's dark theme: light text on near-black
+        assert background < 0.15
+        assert text > 0.7
         # Nothing wider than the phone: no sideways scrolling.
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         # Tabs work from the keyboard (arrow keys move between them, as WAI-ARIA tabs do).

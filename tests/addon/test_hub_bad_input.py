@@ -4,12 +4,15 @@ a 500), and the hub keeps serving. The speaker service runs, so unknown ids reac
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support.hub_openapi import CheckedClient, OpenApiContract
 from tests.support.hub_process import HubProcess, start_hub
@@ -262,3 +265,63 @@ async def test_every_client_frame_type_mistake_gets_a_coded_error_frame(
     finally:
         await socket.close()
     assert (await client.call("GET", "/api/health", token=None)).status == 200
+
+
+# ---- generated bodies: whatever arrives, never a 500 --------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+FUZZED = (
+    ("PATCH", "/api/config"),
+    ("POST", "/api/language"),
+    ("POST", "/api/soul"),
+    ("POST", "/api/tts/test"),
+    ("POST", "/api/homeassistant/command"),
+    ("PATCH", "/api/speakers/spk_0123abcd"),
+)
+# A reachable-looking Home Assistant URL would make later commands wait on a connect timeout.
+NOT_FUZZED_FIELDS = {"homeassistant_url"}
+
+
+def _body_fields(contract: OpenApiContract, method: str, path: str) -> list[str]:
+    operation = contract.operation(method, path)
+    schema = operation.spec["requestBody"]["content"]["application/json"]["schema"]
+    name = schema["$ref"].rsplit("/", 1)[-1]
+    properties = contract.document["components"]["schemas"][name]["properties"]
+    return sorted(set(properties) - NOT_FUZZED_FIELDS)
+
+
+def _send(hub: HubProcess, method: str, path: str, body: bytes) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        hub.base_url + path, data=body, method=method, headers=hub.auth_headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)
+
+
+@pytest.mark.parametrize(("method", "path"), FUZZED)
+def test_generated_bodies_never_cause_a_server_error(
+    hub: HubProcess, contract: OpenApiContract, method: str, path: str
+) -> None:
+    fields = _body_fields(contract, method, path)
+    bodies = JSON_VALUES | st.fixed_dictionaries({}, optional=dict.fromkeys(fields, JSON_VALUES))
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(body=bodies)
+    def check(body: Any) -> None:
+        status, answer = _send(hub, method, path, json.dumps(body).encode())
+        contract.check_response(method, path, status, answer)
+        assert status != 500, (body, answer)
+        if status >= 400:
+            assert answer["error"]["code"] != "internal_error"
+
+    check()
+    assert hub.process.poll() is None

@@ -31,7 +31,9 @@ SEED_STATUS_FIELDS = (
     "state", "language", "tts_provider", "is_speaking", "is_processing", "is_running",
     "uptime_seconds", "active_speaker", "active_soul", "homeassistant_connected",
 )  # fmt: skip
-SEED_LANGUAGES = ["en", "ru", "es", "pt", "fr", "it", "de", "tr", "pl", "zh", "ja", "ko", "hi", "ar", "id"]
+SEED_LANGUAGES = [
+    "en", "ru", "es", "pt", "fr", "it", "de", "tr", "pl", "zh", "ja", "ko", "hi", "ar", "id",
+]  # fmt: skip
 USER_SOUL = """---
 id: pirate
 name: Pirate
@@ -444,5 +446,7 @@ async def test_shutdown_stops_cleanly(client: CheckedClient, hub: HubProcess) ->
     assert hub.wait() == 0
 
 
-def test_every_documented_operation_was_exercised(contract: OpenApiContract) -> None:
-    assert contract.unseen_successes() == []
+def test_every_documented_hub_operation_was_exercised(contract: OpenApiContract) -> None:
+    # The voice pipeline's endpoints (tags audio, conversation) have their own contract tests.
+    hub_tags = ("system", "config", "speakers", "souls", "controls", "homeassistant", "events")
+    assert contract.unseen_successes(hub_tags) == []

@@ -290,9 +290,22 @@ def test_print_config_hides_secrets(
     assert [p["name"] for p in shown["processes"]] == list(PROCESS_NAMES)
 
 
+@pytest.mark.parametrize("before_command", [True, False])
+def test_options_may_come_before_or_after_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], before_command: bool
+) -> None:
+    path = tmp_path / "options.json"
+    path.write_text(json.dumps({"language": "fr"}), encoding="utf-8")
+    given = ["--options", str(path)]
+    main([*given, "print-config"] if before_command else ["print-config", *given])
+    assert json.loads(capsys.readouterr().out)["options"]["language"] == "fr"
+
+
 def test_print_config_shows_unset_secrets_as_unset() -> None:
     shown = describe_config(KiwiOptions(), LauncherSettings(), [])
-    assert shown["options"]["anthropic_api_key"] is None  # type: ignore[index]
+    options = shown["options"]
+    assert isinstance(options, dict)
+    assert options["anthropic_api_key"] is None
 
 
 def test_a_bad_option_stops_kiwi_with_its_name(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,15 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     results.write_text("0\n")
     monkeypatch.setattr(s6, "CONTAINER_EXIT_CODE_FILE", results)
     monkeypatch.setattr(s6, "HALT", str(tmp_path / "no-halt-here"))
+    monkeypatch.setattr(s6, "SVSTAT", str(tmp_path / "no-svstat-here"))
     return tmp_path
+
+
+def _fake_svstat(path: Path, wanted_up: str) -> str:
+    """An `s6-svstat -o wantedup` that answers `wanted_up`."""
+    path.write_text(f"#!/bin/sh\necho {wanted_up}\n", encoding="utf-8")
+    path.chmod(0o755)
+    return str(path)
 
 
 def test_s6_restarts_with_the_policys_delay_and_halts_when_it_gives_up(run_dir: Path) -> None:
@@ -88,13 +97,27 @@ def test_s6_waits_the_recorded_delay_before_starting(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(s6.time, "sleep", slept.append)
+    monkeypatch.setattr(time, "sleep", slept.append)
     s6.wait_before_start("tts")
     assert slept == [], "first start: no wait"
     s6.service_finished("tts", 1, 0, policy=POLICY, now=1.0)
     s6.service_finished("tts", 1, 0, policy=POLICY, now=2.0)
     s6.wait_before_start("tts")
     assert slept == [2.0]
+
+
+def test_s6_any_exit_while_the_addon_stops_is_not_a_failure(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(s6, "SVSTAT", _fake_svstat(run_dir / "svstat", "false"))
+    assert s6.service_finished("stt", 0, 0, policy=POLICY) == 0
+    assert s6.service_finished("hub", 0, 0, policy=POLICY) == 0
+    assert s6.load_state("stt") == {}
+    assert (run_dir / "exitcode").read_text() == "0\n"
+
+    monkeypatch.setattr(s6, "SVSTAT", _fake_svstat(run_dir / "svstat", "true"))
+    s6.service_finished("stt", 1, 0, policy=POLICY, now=1.0)
+    assert s6.load_state("stt")["failures"] == [1.0]
 
 
 def test_s6_stopping_a_service_is_not_a_failure(run_dir: Path) -> None:

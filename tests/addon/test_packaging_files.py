@@ -31,7 +31,8 @@ def _yaml(path: Path) -> Any:
 
 
 def _schema(name: str) -> dict[str, Any]:
-    return json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
+    return schema
 
 
 def _validate(document: Any, schema_name: str) -> None:
@@ -43,12 +44,14 @@ def _validate(document: Any, schema_name: str) -> None:
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
-    return _yaml(ADDON / "config.yaml")
+    document: dict[str, Any] = _yaml(ADDON / "config.yaml")
+    return document
 
 
 @pytest.fixture(scope="module")
 def translations() -> dict[str, Any]:
-    return _yaml(ADDON / "translations" / "en.yaml")
+    document: dict[str, Any] = _yaml(ADDON / "translations" / "en.yaml")
+    return document
 
 
 # -- schemas -----------------------------------------------------------------------------------
@@ -244,7 +247,8 @@ def test_images_are_real_pngs(name: str, square: bool) -> None:
         image.load()  # decodes every pixel: a broken file raises here
         assert image.format == "PNG"
         width, height = image.size
-        assert image.getextrema()[3][1] == 255, "something is drawn"
+        alpha = image.getchannel("A").getextrema()
+        assert alpha == (0, 255), "drawn on a transparent background"
     assert 64 <= width <= 512
     assert (width == height) == square
 

@@ -8,7 +8,9 @@ token start their own with `start_kiwi_hub`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from unittest.mock import patch
 
@@ -23,7 +25,12 @@ from custom_components.kiwi import PLATFORMS
 from custom_components.kiwi.api import KiwiClient
 from tests.ha.kiwi_common import SPEAKER_VOICES, enroll, entry_for, hub_client_for, setup_entry
 from tests.support.hub_process import HubProcess, start_hub, start_speaker_service
-from tests.support.offline_models import PIPER_VOICE_NAME, piper_voice_path
+from tests.support.offline_models import (
+    PIPER_VOICE_NAME,
+    openwakeword_models_dir,
+    piper_voice_path,
+    whisper_model_dir,
+)
 from tests.support.wyoming_process import ServiceProcess, start_service
 
 
@@ -43,40 +50,67 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/kiwi (it overrides HA core's legacy `kiwi` lock)."""
 
 
+@dataclass(frozen=True)
+class WyomingServices:
+    """The four services behind the session's hub."""
+
+    tts: ServiceProcess
+    wake: ServiceProcess
+    stt: ServiceProcess
+    speaker: ServiceProcess
+
+
 @pytest.fixture(scope="session")
-def kiwi_tts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    """kiwi-tts with the tiny offline piper voice."""
-    logs = tmp_path_factory.mktemp("kiwi-tts")
-    voice = piper_voice_path()
-    with sockets_allowed():
-        service = start_service(
+def kiwi_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WyomingServices]:
+    """kiwi-tts (tiny piper voice), kiwi-wake (openWakeWord's real models), kiwi-stt (tiny
+    Whisper: its transcripts are not words) and kiwi-speaker (resemblyzer), started at once."""
+    logs = tmp_path_factory.mktemp("kiwi-services")
+    voice, whisper = piper_voice_path(), whisper_model_dir()
+    starts: dict[str, Callable[[], ServiceProcess]] = {
+        "tts": lambda: start_service(
             "kiwi-tts",
             ["--data-dir", str(voice.parent), "--voice", PIPER_VOICE_NAME],
             logs / "kiwi-tts.log",
-        )
-    yield service
-    service.stop()
-
-
-@pytest.fixture(scope="session")
-def kiwi_speaker_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    """kiwi-speaker (resemblyzer), shared: its encoder warms up once per session."""
-    with sockets_allowed():
-        service = start_speaker_service(tmp_path_factory.mktemp("kiwi-speaker"))
-    yield service
-    service.stop()
+        ),
+        "wake": lambda: start_service(
+            "kiwi-wake",
+            ["--data-dir", str(openwakeword_models_dir()), "--no-download"],
+            logs / "kiwi-wake.log",
+        ),
+        "stt": lambda: start_service(
+            "kiwi-stt",
+            ["--data-dir", str(whisper.parent), "--model", whisper.name, "--cpu-threads", "1"],
+            logs / "kiwi-stt.log",
+        ),
+        "speaker": lambda: start_speaker_service(logs / "speaker"),
+    }
+    # Loading four engines one after the other is the slowest part of the session's start.
+    with sockets_allowed(), ThreadPoolExecutor(len(starts)) as pool:
+        futures = {name: pool.submit(start) for name, start in starts.items()}
+        wait(futures.values())
+    started = {name: f.result() for name, f in futures.items() if f.exception() is None}
+    if len(started) < len(starts):
+        for service in started.values():
+            service.stop()
+        raise next(f.exception() for f in futures.values() if f.exception() is not None)
+    services = WyomingServices(**started)
+    yield services
+    for service in started.values():
+        service.stop()
 
 
 @pytest.fixture(scope="session")
 def kiwi_hub_process(
     tmp_path_factory: pytest.TempPathFactory,
-    kiwi_speaker_service: ServiceProcess,
-    kiwi_tts: ServiceProcess,
+    kiwi_services: WyomingServices,
 ) -> Iterator[HubProcess]:
-    """The session's hub."""
+    """The session's hub, with all four Wyoming services behind it: the whole voice pipeline."""
     with sockets_allowed():
         hub = start_hub(
-            tmp_path_factory.mktemp("kiwi-hub"), speaker=kiwi_speaker_service, tts_uri=kiwi_tts.uri
+            tmp_path_factory.mktemp("kiwi-hub"),
+            speaker=kiwi_services.speaker,
+            tts_uri=kiwi_services.tts.uri,
+            args=["--wake-uri", kiwi_services.wake.uri, "--stt-uri", kiwi_services.stt.uri],
         )
     yield hub
     hub.stop(stop_speaker=False)

@@ -126,3 +126,9 @@ async def enroll(client: KiwiClient, name: str, voice: str = "en-us+m3") -> str:
     clip = espeak_wav(f"Hello Kiwi, my name is {name} and this is my voice.", voice=voice)
     profile = await client.enroll_speaker(clip.read_bytes(), name=name, priority=1)
     return profile.id
+
+
+async def say_to_kiwi(client: KiwiClient, text: str) -> dict[str, object]:
+    """Feed espeak saying `text` through the hub's voice pipeline (POST /api/audio/file)."""
+    clip = espeak_wav(text)
+    return await client.request("POST", "/api/audio/file", wav=clip.read_bytes(), time_limit=120)

@@ -60,7 +60,7 @@ def kiwi_stt(models_dir: Path, tmp_path: Path, socket_enabled: None) -> Iterator
 def kiwi_tts(models_dir: Path, tmp_path: Path, socket_enabled: None) -> Iterator[ServiceProcess]:
     service = start_service(
         "kiwi-tts",
-        ["--data-dir", str(models_dir / "piper"), "--voice", VOICE, "--debug"],
+        ["--data-dir", str(models_dir / "piper"), "--voice", VOICE],
         tmp_path / "kiwi-tts.log",
     )
     yield service
@@ -149,6 +149,7 @@ async def test_tts_entity_speaks_through_kiwi_tts(
         engine=entity_id,
         language="en_US",
         options={tts.ATTR_PREFERRED_FORMAT: "wav"},
+        cache=False,  # HA's file cache lives in the shared testing config dir
     )
     extension, streamed = await tts.async_get_media_source_audio(hass, media_source_id)
     assert extension == "wav"

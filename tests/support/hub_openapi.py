@@ -8,7 +8,7 @@ that every documented operation was exercised. jsonschema is imported only when 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,10 +128,15 @@ class OpenApiContract:
     def http_operations(self) -> Iterator[Operation]:
         return (o for o in self.operations if not o.websocket)
 
-    def unseen_successes(self) -> list[str]:
-        """Documented success answers (2xx) that no checked response has shown yet."""
+    def unseen_successes(self, tags: Collection[str] | None = None) -> list[str]:
+        """Documented success answers (2xx) that no checked response has shown yet.
+
+        `tags` limits the check to operations with one of those tags.
+        """
         missing = []
         for operation in self.http_operations():
+            if tags is not None and not set(operation.spec.get("tags", ())) & set(tags):
+                continue
             for status in operation.spec["responses"]:
                 code = int(status)
                 seen = (operation.method, operation.template, code) in self.seen

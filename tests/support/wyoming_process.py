@@ -82,12 +82,14 @@ def start_service(
     *,
     env: dict[str, str] | None = None,
     timeout_s: float = START_TIMEOUT_S,
+    port: int | None = None,
 ) -> ServiceProcess:
     """Start `.venv-addon/bin/<command> --uri tcp://127.0.0.1:<free port> <args>`, ready to use.
 
     Its output goes to `log_path`; use `ServiceProcess.stop()` (or a fixture finalizer) to end it.
+    `port` reuses a given port (to restart a service where its clients expect it).
     """
-    port = free_port()
+    port = port or free_port()
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     log_file = log_path.open("wb")
     process = subprocess.Popen(

@@ -116,6 +116,10 @@ class CombinedEventHandler(AsyncEventHandler):
                 await client.write_event(held)
         except (OSError, TimeoutError) as err:
             _LOGGER.warning("The %s service at %s is not reachable: %s", mode, uri, err)
+            with contextlib.suppress(OSError):
+                await client.disconnect()
+            # The audio that follows the failed request is dropped without an error per chunk.
+            self._reported_unrouted = True
             await self.write_event(
                 Error(
                     text=f"Kiwi's {mode} service is not reachable; is it running?",

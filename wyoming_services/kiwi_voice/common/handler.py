@@ -92,6 +92,7 @@ class ServiceEventHandler(AsyncEventHandler):
             self.writer.close()
 
     async def _dispatch(self, event: Event) -> bool:
+        _LOGGER.debug("%s: received %s", self.client_id, event.type)
         if Ping.is_type(event.type):
             await self.write_event(Pong(text=Ping.from_event(event).text).event())
             return True

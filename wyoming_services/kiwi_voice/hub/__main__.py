@@ -19,6 +19,7 @@ from .access_log import RedactingAccessLogger
 from .app import build_app
 from .context import build_context, describe
 from .options import HubOptions, parse_options
+from .pipeline.setup import PIPELINE_ENDPOINTS, build_pipeline, setup_pipeline
 
 _LOGGER = logging.getLogger("kiwi_voice.hub")
 SHUTDOWN_TIMEOUT_SECONDS = 3.0
@@ -26,8 +27,11 @@ SHUTDOWN_TIMEOUT_SECONDS = 3.0
 
 async def serve(options: HubOptions, environ: Mapping[str, str]) -> int:
     context = build_context(options, environ)
+    context, pipeline = build_pipeline(context, environ)
+    app = build_app(context, PIPELINE_ENDPOINTS)
+    setup_pipeline(app, pipeline)
     runner = web.AppRunner(
-        build_app(context),
+        app,
         access_log_class=RedactingAccessLogger,
         shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
     )
@@ -52,7 +56,12 @@ async def serve(options: HubOptions, environ: Mapping[str, str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    options = parse_options(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["feed"]:  # `kiwi-hub feed FILE.wav`: a client of a running hub
+        from .audio.feed_cli import main as feed_main
+
+        sys.exit(feed_main(arguments[1:]))
+    options = parse_options(arguments)
     logging.basicConfig(
         level=options.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -53,6 +53,16 @@ class QueryParam:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WebSocketFrames:
+    """The frames of a WebSocket endpoint other than /api/events (e.g. /api/audio)."""
+
+    name: str  # component prefix: {name}ServerFrame, {name}ClientFrame
+    server: tuple[Any, ...]  # TypedDicts the hub sends
+    client: tuple[Any, ...]  # TypedDicts the client may send
+    binary: str = ""  # what binary frames carry, if any
+
+
+@dataclass(frozen=True, kw_only=True)
 class Endpoint:
     method: str
     path: str  # aiohttp syntax; {name} or {name:regex}
@@ -70,6 +80,9 @@ class Endpoint:
     public: bool = False
     websocket: bool = False
     description: str = ""
+    frames: WebSocketFrames | None = None  # WebSocket endpoints with their own frames
+    # Streamed answers (SSE / NDJSON, chosen by the Accept header): the shape of each message.
+    stream_frame: Any = None
 
     @property
     def operation_id(self) -> str:

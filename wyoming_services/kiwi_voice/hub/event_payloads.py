@@ -43,6 +43,8 @@ class EventType(StrEnum):
 
 
 SEED_EVENTS: tuple[EventType, ...] = tuple(EventType)[:14]
+# Who decided an approval request (approvals/model.py): an owner's channel, or its deadline.
+ApprovalDecidedBy = Literal["telegram", "api", "voice", "timeout"]
 
 
 class StateChanged(TypedDict):
@@ -101,22 +103,30 @@ class ApprovalRequested(TypedDict):
     speaker: str
     command: str
     request_id: NotRequired[Annotated[str, Doc("Kiwi addition")]]
+    timeout_seconds: NotRequired[
+        Annotated[float, Range(0), Doc("Kiwi addition: denied when unanswered this long")]
+    ]
 
 
 class ApprovalResolved(TypedDict):
     approved: bool
     speaker: str
     request_id: NotRequired[Annotated[str, Doc("Kiwi addition")]]
+    decided_by: NotRequired[Annotated[ApprovalDecidedBy, Doc("Kiwi addition: who answered")]]
 
 
 class ExecApprovalRequested(TypedDict):
     command: str
     request_id: str
+    timeout_seconds: NotRequired[
+        Annotated[float, Range(0), Doc("Kiwi addition: denied when unanswered this long")]
+    ]
 
 
 class ExecApprovalResolved(TypedDict):
     approved: bool
     request_id: str
+    decided_by: NotRequired[Annotated[ApprovalDecidedBy, Doc("Kiwi addition: who answered")]]
 
 
 class SoulChanged(TypedDict):
@@ -275,29 +285,49 @@ def tts_finished(interrupted: bool = False, audio_seconds: float | None = None) 
 
 
 def approval_requested(
-    speaker: str, command: str, request_id: str | None = None
+    speaker: str,
+    command: str,
+    request_id: str | None = None,
+    timeout_seconds: float | None = None,
 ) -> ApprovalRequested:
     payload: ApprovalRequested = {"speaker": speaker, "command": command}
     if request_id is not None:
         payload["request_id"] = request_id
+    if timeout_seconds is not None:
+        payload["timeout_seconds"] = float(timeout_seconds)
     return payload
 
 
 def approval_resolved(
-    approved: bool, speaker: str, request_id: str | None = None
+    approved: bool,
+    speaker: str,
+    request_id: str | None = None,
+    decided_by: ApprovalDecidedBy | None = None,
 ) -> ApprovalResolved:
     payload: ApprovalResolved = {"approved": approved, "speaker": speaker}
     if request_id is not None:
         payload["request_id"] = request_id
+    if decided_by is not None:
+        payload["decided_by"] = decided_by
     return payload
 
 
-def exec_approval_requested(command: str, request_id: str) -> ExecApprovalRequested:
-    return {"command": command, "request_id": request_id}
+def exec_approval_requested(
+    command: str, request_id: str, timeout_seconds: float | None = None
+) -> ExecApprovalRequested:
+    payload: ExecApprovalRequested = {"command": command, "request_id": request_id}
+    if timeout_seconds is not None:
+        payload["timeout_seconds"] = float(timeout_seconds)
+    return payload
 
 
-def exec_approval_resolved(approved: bool, request_id: str) -> ExecApprovalResolved:
-    return {"approved": approved, "request_id": request_id}
+def exec_approval_resolved(
+    approved: bool, request_id: str, decided_by: ApprovalDecidedBy | None = None
+) -> ExecApprovalResolved:
+    payload: ExecApprovalResolved = {"approved": approved, "request_id": request_id}
+    if decided_by is not None:
+        payload["decided_by"] = decided_by
+    return payload
 
 
 def soul_changed(soul: str, name: str, model: str, nsfw: bool) -> SoulChanged:

@@ -128,6 +128,22 @@ def _operation(
     if parameters:
         operation["parameters"] = parameters
     responses = operation["responses"]
+    if endpoint.websocket and endpoint.frames is not None:
+        responses["101"] = {"description": "Switching Protocols: the WebSocket stream"}
+        frames = endpoint.frames
+        operation["x-websocket"] = {
+            "server_frames": registry.add(
+                f"{frames.name}ServerFrame",
+                {"oneOf": [registry.ref(shape) for shape in frames.server]},
+            ),
+            "client_frames": registry.add(
+                f"{frames.name}ClientFrame",
+                {"oneOf": [registry.ref(shape) for shape in frames.client]},
+            ),
+        }
+        if frames.binary:
+            operation["x-websocket"]["binary_frames"] = frames.binary
+        return operation
     if endpoint.websocket:
         responses["101"] = {"description": "Switching Protocols: the WebSocket stream"}
         operation["x-websocket"] = {
@@ -163,6 +179,12 @@ def _operation(
         "description": HTTPStatus(endpoint.status).phrase,
         "content": {"application/json": {"schema": json_schema(endpoint.response, registry)}},
     }
+    if endpoint.stream_frame is not None:
+        # One JSON message per SSE `data:` line or NDJSON line, as the Accept header asks.
+        frame = json_schema(endpoint.stream_frame, registry)
+        content = responses[str(endpoint.status)]["content"]
+        content["text/event-stream"] = {"schema": {"type": "string"}, "x-stream-item": frame}
+        content["application/x-ndjson"] = {"schema": {"type": "string"}, "x-stream-item": frame}
     error = registry.ref(ErrorResponse)
     # Every HTTP endpoint reads (and may refuse) a body; 401 unless public; 500 is never planned.
     statuses = {400, 413, 500, *endpoint.errors}

@@ -101,6 +101,42 @@ class Settings(TypedDict):
     llm_model: Annotated[str, Length(1, 128), Doc("Claude model of souls that name none")]
     guest_policy: Literal["allow", "approve", "deny"]
     unknown_speaker_policy: Literal["allow", "approve", "deny"]
+    friend_policy: Annotated[
+        Literal["allow", "approve", "deny"],
+        Doc("Kiwi addition: what a friend's (priority 1) command needs (docs/approvals.md)"),
+    ]
+    approval_timeout_seconds: Annotated[
+        float,
+        Range(0.1, 86400.0),
+        Doc("Kiwi addition: an unanswered approval request is denied after this long"),
+    ]
+    approvals_via_api: Annotated[
+        bool,
+        Doc(
+            "Kiwi addition: without Telegram, wait for an answer from Home Assistant "
+            "(kiwi.approve) or the dashboard instead of refusing at once"
+        ),
+    ]
+    sensitive_actions: Annotated[
+        str,
+        Length(0, 1000),
+        Doc(
+            "Kiwi addition: comma-separated domains, domain.service names or entity ids "
+            "(wildcards allowed: *garage*) whose Home Assistant actions the owner must approve "
+            "when Claude calls them"
+        ),
+    ]
+    auto_learn_guests: Annotated[
+        bool, Doc("Kiwi addition: learn unknown voices as guests after enough samples")
+    ]
+    auto_learn_samples: Annotated[
+        int, Range(1, 50), Doc("Kiwi addition: confident samples before a voice is a guest")
+    ]
+    auto_learn_min_confidence: Annotated[
+        float,
+        Range(0.0, 1.0),
+        Doc("Kiwi addition: similarity a sample needs to count for a voice being learned"),
+    ]
     homeassistant_url: Annotated[
         str, Length(0, 500), Pattern(r"(https?://\S+)?"), Doc("Home Assistant base URL")
     ]

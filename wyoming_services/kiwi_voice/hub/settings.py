@@ -38,6 +38,13 @@ DEFAULTS: Settings = {
     "llm_model": "claude-sonnet-4-5",
     "guest_policy": "approve",
     "unknown_speaker_policy": "deny",
+    "friend_policy": "allow",
+    "approval_timeout_seconds": 120.0,
+    "approvals_via_api": False,
+    "sensitive_actions": "lock,alarm_control_panel,cover,*garage*",
+    "auto_learn_guests": False,
+    "auto_learn_samples": 3,
+    "auto_learn_min_confidence": 0.75,
     "homeassistant_url": "",
     "vad_silence_seconds": 0.8,
     "max_utterance_seconds": 15.0,
@@ -84,6 +91,8 @@ def _coerce(raw: str, default: Any) -> Any:
         raise ValueError("expected true or false")
     if isinstance(default, float):
         return float(raw)
+    if isinstance(default, int):
+        return int(raw)
     return raw.strip()
 
 

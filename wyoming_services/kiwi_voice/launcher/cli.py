@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from .options import KiwiOptions, OptionsError, load_options
@@ -39,8 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         "KIWI_WYOMING_PORT (10700), KIWI_BIND_HOST (127.0.0.1), KIWI_MODELS_PATH.",
     )
     options = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a subcommand without --options keeps one given before it (`kiwi --options F run`).
     options.add_argument(
-        "--options", type=Path, help="the add-on's options.json (default: built-in defaults)"
+        "--options",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="the add-on's options.json (default: built-in defaults)",
     )
     parser.add_argument("--options", type=Path, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command")
@@ -133,7 +138,7 @@ def describe_config(
     """What `print-config` shows: enough to debug a setup, never a secret."""
     option_values = {
         key: ("***" if value and key in {"anthropic_api_key", "telegram_bot_token"} else value)
-        for key, value in vars(options).items()
+        for key, value in asdict(options).items()
     }
     return {
         "data_dir": str(settings.data_dir),

@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from kiwi_voice.combined.info import describe_backend
 
@@ -70,8 +70,8 @@ class ProcessGroup:
     async def run(self) -> int:
         """Run until asked to stop, the hub asks for shutdown, or every child was given up on."""
         watchers = [asyncio.create_task(self._watch(spec), name=spec.name) for spec in self._specs]
-        stop_wait = asyncio.create_task(self._stopping.wait())
-        all_done = asyncio.gather(*watchers, return_exceptions=True)
+        stop_wait: asyncio.Future[Any] = asyncio.create_task(self._stopping.wait())
+        all_done: asyncio.Future[Any] = asyncio.gather(*watchers, return_exceptions=True)
         try:
             await asyncio.wait({stop_wait, all_done}, return_when=asyncio.FIRST_COMPLETED)
             self._stopping.set()
@@ -133,7 +133,7 @@ class ProcessGroup:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             # Its own process group: a terminal's Ctrl-C reaches only the launcher, which then
-            # stops the children in order instead of all of them dying at once.
+            # stops every child the same way (SIGINT, SIGTERM, SIGKILL), grandchildren included.
             start_new_session=True,
         )
         self._running[spec.name] = process

@@ -139,13 +139,19 @@ class PiperEngine:
         with self._cache_lock:
             return list(self._loaded)
 
-    def voice(self, name: str | None) -> LoadedVoice:
-        """A loaded voice (default if None), loading or downloading it first. Blocking."""
+    def cached_voice(self, name: str | None) -> LoadedVoice | None:
+        """The voice if it is loaded already (never blocks on disk or network)."""
         name = name or self.default_voice
         with self._cache_lock:
             if (cached := self._loaded.get(name)) is not None:
                 self._loaded.move_to_end(name)
-                return cached
+            return cached
+
+    def voice(self, name: str | None) -> LoadedVoice:
+        """A loaded voice (default if None), loading or downloading it first. Blocking."""
+        name = name or self.default_voice
+        if (cached := self.cached_voice(name)) is not None:
+            return cached
         with self.catalog.store.key_lock(f"load:{name}"):
             with self._cache_lock:
                 if (cached := self._loaded.get(name)) is not None:

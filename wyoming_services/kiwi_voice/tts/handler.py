@@ -192,7 +192,8 @@ class TtsEventHandler(ServiceEventHandler):
         name = voice.name if voice else None
         if voice is not None and name is None and voice.language:
             name = await self.executor.run(self.engine.voice_for_language, voice.language)
-        loaded = await self.executor.run(self.engine.voice, name)
+        # A loaded voice is used at once; loading (maybe downloading) one is engine work.
+        loaded = self.engine.cached_voice(name) or await self.executor.run(self.engine.voice, name)
         config = self.engine.synthesis_config(loaded, voice.speaker if voice else None, overrides)
         rate = loaded.sample_rate
         await self.write_event(AudioStart(rate=rate, width=2, channels=1, timestamp=0).event())

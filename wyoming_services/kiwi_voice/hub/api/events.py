@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import time
 from typing import Annotated, Any
 
@@ -32,6 +33,7 @@ _LOGGER = logging.getLogger(__name__)
 TAG = "events"
 HEARTBEAT_SECONDS = 30.0
 MAX_CLIENT_FRAME_BYTES = 16 * 1024
+KERNEL_SEND_BUFFER = 64 * 1024
 _COMMAND_CHECKS = {name: validator(shape) for name, shape in CLIENT_COMMANDS.items()}
 
 _SINCE = QueryParam(
@@ -72,6 +74,7 @@ async def events_socket(call: Call) -> web.WebSocketResponse:
         heartbeat=HEARTBEAT_SECONDS, compress=False, max_msg_size=MAX_CLIENT_FRAME_BYTES
     )
     await ws.prepare(request)
+    _bound_kernel_buffer(request)
     since: int | None = call.query.get("since")
     ctx.websockets[ws] = request
     # No await between subscribing and reading the log: every event lands in exactly one of them.
@@ -119,6 +122,15 @@ async def events_socket(call: Call) -> web.WebSocketResponse:
         ctx.bus.unsubscribe(subscription)
         ctx.websockets.pop(ws, None)
     return ws
+
+
+def _bound_kernel_buffer(request: web.BaseRequest) -> None:
+    """Cap what the kernel holds for this client, so a stalled reader backs up into its bounded
+    queue (and gets cut off) after ~100 KiB instead of after megabytes of auto-tuned buffer."""
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
 
 
 async def _serve(

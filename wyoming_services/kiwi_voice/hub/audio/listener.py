@@ -20,19 +20,24 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from ..errors import ServiceError
-from ..event_payloads import EventType, error
-from ..events import EventBus
-from ..pipeline import frames
-from ..pipeline.engine import Pipeline
-from ..pipeline.sink import TurnSink
-from ..pipeline.stt import SttClient
-from ..pipeline.turn import Turn, TurnRequest
-from ..pipeline.vad import EndpointSettings, Endpointer, Utterance
-from ..pipeline.wake import EngineChoice, WakeDetection, WakeWordStream, text_matches_wake_word
-from ..pipeline.wake_select import WakeEngineSelector
-from ..settings import SettingsStore
-from ..speakers import PcmAudio
+from kiwi_voice.hub.errors import ServiceError
+from kiwi_voice.hub.event_payloads import EventType, error
+from kiwi_voice.hub.events import EventBus
+from kiwi_voice.hub.pipeline import frames
+from kiwi_voice.hub.pipeline.engine import Pipeline
+from kiwi_voice.hub.pipeline.sink import TurnSink
+from kiwi_voice.hub.pipeline.stt import SttClient
+from kiwi_voice.hub.pipeline.turn import Turn, TurnRequest
+from kiwi_voice.hub.pipeline.vad import Endpointer, EndpointSettings, Utterance
+from kiwi_voice.hub.pipeline.wake import (
+    EngineChoice,
+    WakeWordStream,
+    text_matches_wake_word,
+)
+from kiwi_voice.hub.pipeline.wake_select import WakeEngineSelector
+from kiwi_voice.hub.settings import SettingsStore
+from kiwi_voice.hub.speakers import PcmAudio
+
 from .ring import AudioRing
 
 _LOGGER = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, NotRequired, TypedDict
 
-from ..pipeline.frames import TURN_FRAMES, TurnErrorFrame
-from ..protocol import LanguageCode, TurnMetrics
-from ..shapes import Doc, Length, Range
+from kiwi_voice.hub.pipeline.frames import TURN_FRAMES, TurnErrorFrame
+from kiwi_voice.hub.protocol import LanguageCode, TurnMetrics
+from kiwi_voice.hub.shapes import Doc, Length, Range
 
 PROTOCOL_VERSION = 1
 DEFAULT_RATE = 16_000
@@ -139,7 +139,13 @@ class AudioPong(TypedDict):
     type: Literal["pong"]
 
 
-SERVER_FRAMES: tuple[type, ...] = (HelloAck, AudioStartFrame, AudioOutputFrame, AudioPong, *TURN_FRAMES)
+SERVER_FRAMES: tuple[type, ...] = (
+    HelloAck,
+    AudioStartFrame,
+    AudioOutputFrame,
+    AudioPong,
+    *TURN_FRAMES,
+)
 ServerErrorFrame = TurnErrorFrame  # errors about a client frame have no turn_id
 
 # ---- POST /api/audio/file -------------------------------------------------------------------

@@ -22,9 +22,9 @@ from wyoming.audio import AudioChunk
 
 from kiwi_voice.common.audio import PcmFormat, StreamingConverter
 from kiwi_voice.common.errors import ServiceError as AudioFormatError
+from kiwi_voice.hub.pipeline import frames
+from kiwi_voice.hub.pipeline.frames import TurnFrame
 
-from ..pipeline import frames
-from ..pipeline.frames import TurnFrame
 from .protocol import DEFAULT_RATE, AudioMode, OutputFormat
 
 _LOGGER = logging.getLogger(__name__)

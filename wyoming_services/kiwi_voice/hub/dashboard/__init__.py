@@ -1,4 +1,4 @@
-"""The browser dashboard: static ES modules served by the hub (no build step); see docs/dashboard.md."""
+"""The browser dashboard: static ES modules the hub serves, no build step (docs/dashboard.md)."""
 
 from .routes import add_dashboard_routes
 

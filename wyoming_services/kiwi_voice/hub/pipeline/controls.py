@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from ..conversation import ConversationMemory
-from ..event_payloads import EventType, context_reset
-from ..events import EventBus
-from ..routing.contexts import SpeakerContexts
+from kiwi_voice.hub.conversation import ConversationMemory
+from kiwi_voice.hub.event_payloads import EventType, context_reset
+from kiwi_voice.hub.events import EventBus
+from kiwi_voice.hub.routing.contexts import SpeakerContexts
+
 from .engine import Pipeline
 
 _LOGGER = logging.getLogger(__name__)

@@ -15,9 +15,10 @@ import logging
 import secrets
 from typing import Literal
 
-from ..event_payloads import EventType, wake_word_detected
-from ..playback import PlaybackOutputs
-from ..state import AssistantState
+from kiwi_voice.hub.event_payloads import EventType, wake_word_detected
+from kiwi_voice.hub.playback import PlaybackOutputs
+from kiwi_voice.hub.state import AssistantState
+
 from . import frames
 from .metrics import TurnTimer
 from .sink import BroadcastSink, TurnSink
@@ -53,7 +54,9 @@ class Pipeline:
 
     def submit(self, request: TurnRequest) -> asyncio.Task[Turn]:
         """Queue a turn; the task ends when the turn has ended (cancelled if interrupted)."""
-        return self._start(Turn(request, TurnTimer(request.turn_id, speech_ended=request.speech_ended)))
+        return self._start(
+            Turn(request, TurnTimer(request.turn_id, speech_ended=request.speech_ended))
+        )
 
     def _start(self, turn: Turn) -> asyncio.Task[Turn]:
         self._listening.pop(turn.turn_id, None)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, NotRequired, TypedDict
 
-from ..protocol import TurnMetrics
-from ..shapes import Doc
+from kiwi_voice.hub.protocol import TurnMetrics
+from kiwi_voice.hub.shapes import Doc
 
 TurnRoute = Literal[
     "homeassistant", "claude", "refusal", "apology", "blocked", "announcement", "none"
@@ -76,7 +76,7 @@ class TurnMetricsFrame(TypedDict):
 
 
 class TurnErrorFrame(TypedDict):
-    """Something failed; `code` says what (stt_unavailable, tts_unavailable, llm_overloaded, ...)."""
+    """Something failed; `code` says what (stt_unavailable, llm_overloaded, ...)."""
 
     type: Literal["error"]
     code: str

@@ -1,6 +1,6 @@
 """Per-turn timings: measured along the turn, published as TURN_METRICS, shown in /api/status.
 
-All times are milliseconds (see `status.PipelineStatus` for the latest turn's). The reference point is the end of speech (for a typed turn, the
+All times are milliseconds. The reference point is the end of speech (for a typed turn, the
 moment the text arrived): `first_audio_ms` is what a user waits for, the others say where
 that time went. A stage that did not run is null.
 """
@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..protocol import TurnMetrics
+from kiwi_voice.hub.protocol import TurnMetrics
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -2,9 +2,10 @@
 is answered as chat only, or is ignored.
 
 Roles come from the speaker service's priority (0 owner, 1 friend, 2 guest, 3 blocked) and the
-profile's blocked flag; a voice that matched no profile is `unknown`. Guests follow the
-`guest_policy` setting and unknown voices `unknown_speaker_policy` (allow / approve / deny;
-deny means chat only: the language model answers, Home Assistant is never asked).
+profile's blocked flag; a voice that matched no profile is `unknown`. Friends follow the
+`friend_policy` setting (default allow), guests `guest_policy` and unknown voices
+`unknown_speaker_policy` (allow / approve / deny; deny means chat only: the language model
+answers, Home Assistant is never asked).
 
 Approval is a seam: `ApprovalGate` is asked for the owner's decision. The default gate cannot
 reach the owner, so it refuses with a spoken answer; the Telegram gate (issue 6) replaces it.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from ..settings import SettingsStore
+from kiwi_voice.hub.settings import SettingsStore
 
 
 class Role(StrEnum):
@@ -58,6 +59,8 @@ class Speaker:
 
 _ROLE_BY_PRIORITY = {0: Role.OWNER, 1: Role.FRIEND, 2: Role.GUEST, 3: Role.BLOCKED}
 _ACTION_BY_SETTING = {"allow": Action.RUN, "approve": Action.APPROVE, "deny": Action.CHAT_ONLY}
+# The owner always may; these roles follow a setting (docs/approvals.md).
+_POLICY_SETTING = {Role.FRIEND: "friend_policy", Role.GUEST: "guest_policy"}
 
 
 def role_of(speaker: Speaker) -> Role:
@@ -85,9 +88,9 @@ class SpeakerPolicy:
             return Decision(role, Action.DROP, "Kiwi's own voice (echo)")
         if role is Role.BLOCKED:
             return Decision(role, Action.DROP, "the speaker is blocked")
-        if role in (Role.OWNER, Role.FRIEND):
+        if role is Role.OWNER:
             return Decision(role, Action.RUN, f"{role} may run commands")
-        setting = "guest_policy" if role is Role.GUEST else "unknown_speaker_policy"
+        setting = _POLICY_SETTING.get(role, "unknown_speaker_policy")
         value = str(self._settings.get(setting))
         return Decision(role, _ACTION_BY_SETTING.get(value, Action.CHAT_ONLY), f"{setting}={value}")
 

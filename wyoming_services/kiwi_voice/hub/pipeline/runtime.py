@@ -8,19 +8,20 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..audio.listener import Listener, ListenMode
-from ..routing.claude import ClaudeClient
-from ..routing.contexts import SpeakerContexts
-from ..routing.router import Router
+from kiwi_voice.hub.audio.listener import Listener, ListenMode
+from kiwi_voice.hub.routing.claude import ClaudeClient
+from kiwi_voice.hub.routing.contexts import SpeakerContexts
+from kiwi_voice.hub.routing.router import Router
+
 from .engine import Pipeline
 from .sink import TurnSink
 from .stt import SttClient
 from .wake_select import WakeEngineSelector
 
 if TYPE_CHECKING:
-    from ..audio.host import HostAudio
-    from ..audio.session import AudioSession
-    from ..context import HubContext
+    from kiwi_voice.hub.audio.host import HostAudio
+    from kiwi_voice.hub.audio.session import AudioSession
+    from kiwi_voice.hub.context import HubContext
 
 
 @dataclass(kw_only=True)

@@ -18,13 +18,14 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from ..audio import api as audio_api
-from ..context import HubContext
-from ..endpoint import Endpoint
-from ..routing import api as conversation_api
-from ..routing.claude import ClaudeClient
-from ..routing.contexts import SpeakerContexts
-from ..routing.router import Router
+from kiwi_voice.hub.audio import api as audio_api
+from kiwi_voice.hub.context import HubContext
+from kiwi_voice.hub.endpoint import Endpoint
+from kiwi_voice.hub.routing import api as conversation_api
+from kiwi_voice.hub.routing.claude import ClaudeClient
+from kiwi_voice.hub.routing.contexts import SpeakerContexts
+from kiwi_voice.hub.routing.router import Router
+
 from .controls import PipelineControls
 from .engine import Pipeline
 from .policy import ApprovalGate, RefusingApprovalGate, SpeakerPolicy
@@ -108,7 +109,7 @@ def setup_pipeline(app: web.Application, runtime: PipelineRuntime) -> None:
     app[PIPELINE_KEY] = runtime
 
     async def start(_app: web.Application) -> None:
-        from ..audio.host import HostAudio
+        from kiwi_voice.hub.audio.host import HostAudio
 
         runtime.selector.start()
         runtime.host_audio = await HostAudio.start(runtime, runtime.host_audio_mode)

@@ -11,7 +11,8 @@ from typing import Protocol
 
 from wyoming.audio import AudioChunk
 
-from ..playback import PlaybackOutputs
+from kiwi_voice.hub.playback import PlaybackOutputs
+
 from .frames import TurnFrame
 
 

@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kiwi_voice.hub.errors import ServiceError
+from kiwi_voice.hub.tts import TtsClient
 from kiwi_voice.tts.sentences import SentenceSplitter
 
-from ..errors import ServiceError
-from ..tts import TtsClient
 from . import frames
 from .sink import TurnSink
 

@@ -3,9 +3,9 @@ wake word engine that serves the configured wake word."""
 
 from __future__ import annotations
 
-from ..event_payloads import EventType
-from ..events import EventBus, PublishedEvent
-from ..protocol import TurnMetrics, WakeEngineInfo
+from kiwi_voice.hub.event_payloads import EventType
+from kiwi_voice.hub.events import EventBus, PublishedEvent
+from kiwi_voice.hub.protocol import TurnMetrics, WakeEngineInfo
 
 
 class PipelineStatus:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from wyoming.asr import Transcribe
 
-from ..speakers import PcmAudio
-from ..wyoming_client import ServiceProtocolError, exchange
+from kiwi_voice.hub.speakers import PcmAudio
+from kiwi_voice.hub.wyoming_client import ServiceProtocolError, exchange
 
 SERVICE = "stt"
 

@@ -15,8 +15,8 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from ..errors import ServiceError
-from ..event_payloads import (
+from kiwi_voice.hub.errors import ServiceError
+from kiwi_voice.hub.event_payloads import (
     EventType,
     error,
     llm_complete,
@@ -27,13 +27,14 @@ from ..event_payloads import (
     tts_finished,
     tts_started,
 )
-from ..events import EventBus
-from ..settings import SettingsStore
-from ..souls import ActiveSoul
-from ..speakers import PcmAudio, SpeakersClient
-from ..state import AssistantState, StateMachine
-from ..tts import TtsClient
-from ..routing.router import Reply, Route, Router
+from kiwi_voice.hub.events import EventBus
+from kiwi_voice.hub.routing.router import Reply, Route, Router
+from kiwi_voice.hub.settings import SettingsStore
+from kiwi_voice.hub.souls import ActiveSoul
+from kiwi_voice.hub.speakers import PcmAudio, SpeakersClient
+from kiwi_voice.hub.state import AssistantState, StateMachine
+from kiwi_voice.hub.tts import TtsClient
+
 from . import frames
 from .metrics import TurnTimer
 from .policy import Action, ApprovalGate, Speaker, SpeakerPolicy
@@ -128,7 +129,9 @@ class TurnRunner:
             await self._failed(turn, err)
         except Exception as err:
             _LOGGER.exception("Turn %s failed", turn.turn_id)
-            await self._failed(turn, ServiceError("hub", "internal_error", f"internal error: {err}"))
+            await self._failed(
+                turn, ServiceError("hub", "internal_error", f"internal error: {err}")
+            )
         finally:
             await self._finish(turn)
 
@@ -271,7 +274,9 @@ class TurnRunner:
                 turn.timer.mark_first_sentence()
         turn.timer.mark_first_sentence()
         if from_claude:
-            self._s.bus.publish(EventType.LLM_COMPLETE, llm_complete(reply.text, reply.model), SOURCE)
+            self._s.bus.publish(
+                EventType.LLM_COMPLETE, llm_complete(reply.text, reply.model), SOURCE
+            )
         turn.spoken_text = reply.text
         progress = await speech.finish()
         turn.timer.tts_first_audio_seconds = progress.tts_first_audio_seconds
@@ -306,7 +311,9 @@ class TurnRunner:
     # ---- failures and the end --------------------------------------------------------------
 
     def _report(self, turn: Turn, err: ServiceError) -> None:
-        _LOGGER.warning("Turn %s: %s failed: %s (%s)", turn.turn_id, err.service, err.message, err.code)
+        _LOGGER.warning(
+            "Turn %s: %s failed: %s (%s)", turn.turn_id, err.service, err.message, err.code
+        )
         payload = error(err.message, err.service, err.code, turn.turn_id)
         self._s.bus.publish(EventType.ERROR, payload, err.service)
 

@@ -27,8 +27,8 @@ from wyoming.error import Error
 from wyoming.info import Describe, Info
 from wyoming.wake import Detect, Detection
 
-from ..errors import ServiceError, ServiceUnavailable
-from ..wyoming_client import exchange, tcp_client
+from kiwi_voice.hub.errors import ServiceError, ServiceUnavailable
+from kiwi_voice.hub.wyoming_client import exchange, tcp_client
 
 _LOGGER = logging.getLogger(__name__)
 SERVICE = "wake"
@@ -89,7 +89,7 @@ class WakeWordStream:
         except (OSError, ConnectionError) as err:
             self._fail(ServiceUnavailable(SERVICE, f"lost the wake service: {err}"))
 
-    async def sync(self, timeout: float = 10.0) -> None:
+    async def sync(self, wait_seconds: float = 10.0) -> None:
         """Wait until every detection for the audio sent so far has been delivered."""
         if not self.alive:
             return
@@ -98,7 +98,7 @@ class WakeWordStream:
         self._synced.append(waiter)
         try:
             await self._client.write_event(Describe().event())
-            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            await asyncio.wait_for(asyncio.shield(waiter), wait_seconds)
         except (TimeoutError, OSError, ConnectionError) as err:
             self._fail(ServiceUnavailable(SERVICE, f"the wake service did not answer: {err}"))
 
@@ -175,9 +175,9 @@ def normalize_word(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]|_", " ", text).split())
 
 
-async def installed_wake_words(uri: str, timeout: float = 5.0) -> list[InstalledWakeWord]:
+async def installed_wake_words(uri: str, wait_seconds: float = 5.0) -> list[InstalledWakeWord]:
     """The wake word models kiwi-wake has loaded (describe → info)."""
-    answer = await exchange(uri, SERVICE, [Describe().event()], "info", read_timeout=timeout)
+    answer = await exchange(uri, SERVICE, [Describe().event()], "info", read_timeout=wait_seconds)
     info = Info.from_event(answer)
     return [
         InstalledWakeWord(model.name, model.phrase or model.name.replace("_", " "))

@@ -12,9 +12,10 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from ..errors import ServiceError
-from ..protocol import WakeEngineInfo
-from ..settings import SettingsStore
+from kiwi_voice.hub.errors import ServiceError
+from kiwi_voice.hub.protocol import WakeEngineInfo
+from kiwi_voice.hub.settings import SettingsStore
+
 from .status import PipelineStatus
 from .wake import EngineChoice, InstalledWakeWord, choose_engine, installed_wake_words
 

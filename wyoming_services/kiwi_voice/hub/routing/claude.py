@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import anthropic
 
-from ..errors import ServiceError, ServiceUnavailable
+from kiwi_voice.hub.errors import ServiceError, ServiceUnavailable
 
 _LOGGER = logging.getLogger(__name__)
 SERVICE = "llm"

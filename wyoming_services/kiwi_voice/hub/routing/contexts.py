@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..conversation import ConversationMemory
+from kiwi_voice.hub.conversation import ConversationMemory
+
 from .claude import ChatMessage
 
 

@@ -19,10 +19,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ..errors import ServiceError
-from ..homeassistant import HomeAssistantClient
-from ..protocol import HomeAssistantCommandResponse
-from ..souls import ActiveSoul
+from kiwi_voice.hub.errors import ServiceError
+from kiwi_voice.hub.homeassistant import HomeAssistantClient
+from kiwi_voice.hub.protocol import HomeAssistantCommandResponse
+from kiwi_voice.hub.souls import ActiveSoul
+
 from .claude import ChatMessage, ClaudeClient
 from .contexts import SpeakerContexts
 

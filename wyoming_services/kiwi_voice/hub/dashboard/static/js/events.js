@@ -18,6 +18,7 @@ export class EventStream extends EventTarget {
     this.pingTimer = null;
     this.stopped = true;
     this.replayLeft = 0;
+    this.everConnected = false;
     this.status = "connecting";
   }
 
@@ -91,7 +92,7 @@ export class EventStream extends EventTarget {
   }
 
   hello(data) {
-    const reconnect = this.everConnected === true;
+    const reconnect = this.everConnected;
     this.everConnected = true;
     this.backoff = BACKOFF_MIN_MS;
     this.replayLeft = data.replay ?? 0;

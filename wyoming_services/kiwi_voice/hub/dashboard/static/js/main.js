@@ -121,6 +121,7 @@ class Dashboard {
     this.connection = $("#connection");
     this.logout = $("#logout");
     this.stream = null;
+    this.signingIn = null;
     new Tabs();
     this.logout.addEventListener("click", () => {
       this.tokens.clear();
@@ -154,7 +155,13 @@ class Dashboard {
     document.body.dataset.ready = "true";
   }
 
-  async signIn() {
+  // Several requests may fail with 401 at once: they share one sign-in.
+  signIn() {
+    if (!this.signingIn) this.signingIn = this.askForToken().finally(() => (this.signingIn = null));
+    return this.signingIn;
+  }
+
+  async askForToken() {
     this.stream?.stop();
     const message = this.tokens.token ? "The hub refused the stored token; enter it again." : "";
     await this.login.ask(this.api, message);

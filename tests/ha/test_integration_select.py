@@ -1,0 +1,90 @@
+"""Selects of the hub (soul, language), switched against the real hub."""
+
+from __future__ import annotations
+
+import pytest
+from homeassistant.components.select import (
+    ATTR_OPTION,
+    SERVICE_SELECT_OPTION,
+)
+from homeassistant.components.select import (
+    DOMAIN as SELECT_DOMAIN,
+)
+from homeassistant.const import ATTR_ENTITY_ID, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.kiwi.api import KiwiClient
+from tests.ha.kiwi_common import snapshot_kiwi_platform, wait_for_state
+
+SOUL = "select.kiwi_soul"
+LANGUAGE = "select.kiwi_language"
+
+
+@pytest.fixture
+def platforms() -> list[Platform]:
+    """Only the select platform."""
+    return [Platform.SELECT]
+
+
+async def select(hass: HomeAssistant, entity_id: str, option: str) -> None:
+    """Choose an option through Home Assistant's action."""
+    await hass.services.async_call(
+        SELECT_DOMAIN,
+        SERVICE_SELECT_OPTION,
+        {ATTR_ENTITY_ID: entity_id, ATTR_OPTION: option},
+        blocking=True,
+    )
+
+
+async def test_selects(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Soul and language offer what the hub offers (no voice select: the hub lists none)."""
+    await snapshot_kiwi_platform(hass, entity_registry, snapshot, init_integration.entry_id)
+
+
+async def test_soul_select_switches_the_hub(
+    hass: HomeAssistant, hub_client: KiwiClient, init_integration: MockConfigEntry
+) -> None:
+    """Choosing a soul switches the hub's personality, and the entity follows."""
+    await select(hass, SOUL, "comedian")
+    assert (await hub_client.status()).active_soul == "comedian"
+    await wait_for_state(hass, SOUL, "comedian")
+
+
+async def test_soul_switched_elsewhere_shows_up(
+    hass: HomeAssistant, hub_client: KiwiClient, init_integration: MockConfigEntry
+) -> None:
+    """Another client switches the soul: SOUL_CHANGED brings the select along."""
+    await hub_client.set_soul("butler")
+    await wait_for_state(hass, SOUL, "butler")
+
+
+async def test_language_select_switches_the_hub(
+    hass: HomeAssistant, hub_client: KiwiClient, init_integration: MockConfigEntry
+) -> None:
+    """Choosing a language switches the hub's language (and another client's change shows)."""
+    await select(hass, LANGUAGE, "de")
+    assert (await hub_client.languages()).current == "de"
+    assert hass.states.get(LANGUAGE).state == "de"
+    await hub_client.set_language("fr")
+    await wait_for_state(hass, LANGUAGE, "fr")
+
+
+async def test_refused_soul_is_a_translated_error(
+    hass: HomeAssistant, hub_client: KiwiClient, init_integration: MockConfigEntry
+) -> None:
+    """The hub refuses an 18+ soul without the owner's consent: a clear error, no switch."""
+    with pytest.raises(HomeAssistantError) as raised:
+        await select(hass, SOUL, "siren")
+    assert raised.value.translation_key == "command_failed"
+    assert "NSFW" in str(raised.value)
+    assert (await hub_client.status()).active_soul == "default"
+    assert hass.states.get(SOUL).state == "default"

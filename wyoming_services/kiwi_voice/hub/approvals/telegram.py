@@ -1,0 +1,332 @@
+"""The owner's Telegram chat as an approval channel (python-telegram-bot, long polling).
+
+Each request becomes a message in the owner's chat with Approve / Deny buttons. A button press
+resolves the request only when it comes from the owner's chat (and, in a private chat or with
+`KIWI_TELEGRAM_USER_ID`, from the owner); anything else is answered "not allowed" and ignored.
+When a request is decided — by any channel or its deadline — the message is edited to say how,
+and its buttons disappear. Which message belongs to which request is kept in kiwi.db, so this
+still works for requests that outlived a restart.
+
+Telegram being unreachable never stops the hub: the bot connects in the background with
+backoff, and requests made meanwhile are sent once it is up.
+
+Configuration (environment, passed by the launcher from the add-on options):
+`KIWI_TELEGRAM_BOT_TOKEN`, `KIWI_TELEGRAM_CHAT_ID`, optional `KIWI_TELEGRAM_USER_ID`, and
+`KIWI_TELEGRAM_API_URL` for a self-hosted Bot API server (tests use a local one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, InvalidToken, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+)
+
+from kiwi_voice.hub.event_payloads import EventType, error
+from kiwi_voice.hub.events import EventBus
+from kiwi_voice.hub.store import Store
+
+from .model import Approval
+from .registry import AlreadyResolved, ApprovalRegistry, UnknownApproval
+
+_LOGGER = logging.getLogger(__name__)
+SOURCE = "telegram"
+NAMESPACE = "approvals_telegram"  # request id -> {"chat_id", "message_id"}
+_CALLBACK_PREFIX = "kiwi"
+_OUTCOMES = {
+    "approved": "✅ Approved",
+    "denied": "❌ Denied",
+    "expired": "⌛ Expired: nobody answered in time",
+}
+_SEND_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class TelegramConfig:
+    bot_token: str
+    owner_chat_id: int
+    owner_user_id: int | None = None
+    api_url: str | None = None  # a Bot API server other than api.telegram.org
+    poll_timeout_seconds: float = 30.0
+    retry_max_seconds: float = 60.0
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], bot_token: str | None) -> TelegramConfig | None:
+        """The configuration, or None when the token or the owner's chat id is missing."""
+        chat = (environ.get("KIWI_TELEGRAM_CHAT_ID") or "").strip()
+        if not bot_token or not chat:
+            if bot_token or chat:
+                missing = "KIWI_TELEGRAM_CHAT_ID" if bot_token else "KIWI_TELEGRAM_BOT_TOKEN"
+                _LOGGER.warning("Telegram approvals are off: %s is not set", missing)
+            return None
+        user = (environ.get("KIWI_TELEGRAM_USER_ID") or "").strip()
+        try:
+            return cls(
+                bot_token=bot_token,
+                owner_chat_id=int(chat),
+                owner_user_id=int(user) if user else None,
+                api_url=(environ.get("KIWI_TELEGRAM_API_URL") or "").strip().rstrip("/") or None,
+                poll_timeout_seconds=float(environ.get("KIWI_TELEGRAM_POLL_TIMEOUT") or 30.0),
+            )
+        except ValueError:
+            _LOGGER.warning("Telegram approvals are off: the chat or user id is not a number")
+            return None
+
+
+def callback_data(approved: bool, request_id: str) -> str:
+    return f"{_CALLBACK_PREFIX}:{'approve' if approved else 'deny'}:{request_id}"
+
+
+def parse_callback(data: str | None) -> tuple[bool, str] | None:
+    parts = (data or "").split(":")
+    if len(parts) != 3 or parts[0] != _CALLBACK_PREFIX or parts[1] not in ("approve", "deny"):
+        return None
+    return parts[1] == "approve", parts[2]
+
+
+def prompt_text(approval: Approval) -> str:
+    minutes = max(1, round((approval.expires_at - approval.created_at) / 60))
+    if approval.kind == "voice":
+        head = f"🔐 {approval.speaker or 'A guest'} asks Kiwi: “{approval.command}”"
+    else:
+        head = f"🔐 Kiwi wants to run a sensitive action: {approval.command}"
+    return f"{head}\n\nApprove? (denied if unanswered within {minutes} min; {approval.request_id})"
+
+
+def outcome_text(approval: Approval) -> str:
+    outcome = _OUTCOMES.get(approval.status, approval.status)
+    if approval.status != "expired" and approval.decided_by and approval.decided_by != "telegram":
+        outcome += f" (via {approval.decided_by})"
+    return f"{prompt_text(approval)}\n\n{outcome}"
+
+
+class TelegramApprover:
+    def __init__(
+        self, config: TelegramConfig, registry: ApprovalRegistry, store: Store, bus: EventBus
+    ) -> None:
+        self._config = config
+        self._registry = registry
+        self._store = store
+        self._bus = bus
+        self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._messages: dict[str, dict[str, int]] = dict(store.read_namespace(NAMESPACE))
+        registry.on_requested(lambda approval: self._spawn(self._send_prompt(approval)))
+        registry.on_resolved(lambda approval, _waited: self._spawn(self._show_outcome(approval)))
+
+    @property
+    def connected(self) -> bool:
+        return self._app is not None
+
+    # ---- start and stop ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background (never blocks or fails the hub's start)."""
+        self._connecting = asyncio.get_running_loop().create_task(self._connect())
+
+    async def _connect(self) -> None:
+        delay = 1.0
+        reported = False
+        while True:
+            app = self._build()
+            try:
+                await app.initialize()  # getMe: checks the token
+                await app.start()
+                assert app.updater is not None
+                await app.updater.start_polling(
+                    timeout=self._config.poll_timeout_seconds,
+                    allowed_updates=[Update.CALLBACK_QUERY, Update.MESSAGE],
+                    error_callback=self._polling_failed,
+                )
+            except InvalidToken:
+                self._failed("telegram_auth_failed", "Telegram refused the bot token")
+                await _quietly_shut_down(app)
+                return
+            except TelegramError as err:
+                if not reported:
+                    self._failed("telegram_unavailable", f"cannot reach Telegram: {err}")
+                    reported = True
+                await _quietly_shut_down(app)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._config.retry_max_seconds)
+                continue
+            self._app = app
+            _LOGGER.info("Telegram approvals ready (bot @%s)", app.bot.username)
+            for approval in self._registry.pending():
+                if approval.request_id not in self._messages:
+                    self._spawn(self._send_prompt(approval))
+            return
+
+    def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
+        builder = ApplicationBuilder().token(self._config.bot_token).job_queue(None)
+        if self._config.api_url:
+            builder = builder.base_url(f"{self._config.api_url}/bot").base_file_url(
+                f"{self._config.api_url}/file/bot"
+            )
+        app = builder.build()
+        app.add_handler(CallbackQueryHandler(self._on_button))
+        app.add_handler(CommandHandler("start", self._on_start))
+        return app
+
+    async def stop(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        app, self._app = self._app, None
+        if app is not None:
+            await _quietly_shut_down(app)
+
+    # ---- the owner's answers -------------------------------------------------------------------
+
+    def _authorized(self, chat_id: int | None, user_id: int | None) -> bool:
+        if chat_id != self._config.owner_chat_id:
+            return False
+        if self._config.owner_user_id is not None:
+            return user_id == self._config.owner_user_id
+        # A private chat's id is its user's id: only that user may answer there.
+        return chat_id < 0 or user_id == chat_id
+
+    async def _on_button(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        chat_id = query.message.chat.id if query.message is not None else None
+        if not self._authorized(chat_id, query.from_user.id):
+            _LOGGER.warning(
+                "Ignoring an approval answer from chat %s, user %s", chat_id, query.from_user.id
+            )
+            await query.answer("Only Kiwi's owner can answer this.", show_alert=True)
+            return
+        parsed = parse_callback(query.data)
+        if parsed is None:
+            await query.answer("Kiwi does not know this button.")
+            return
+        approved, request_id = parsed
+        try:
+            decided = self._registry.resolve(request_id, approved=approved, by="telegram")
+        except UnknownApproval:
+            await query.answer("Kiwi does not know this request any more.")
+            return
+        except AlreadyResolved as err:
+            await query.answer(f"Already answered: {err.approval.status}.")
+            return
+        await query.answer("Approved." if decided.approved else "Denied.")
+
+    async def _on_start(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat, message = update.effective_chat, update.effective_message
+        if chat is None or message is None:
+            return
+        if chat.id == self._config.owner_chat_id:
+            await message.reply_text("Kiwi will ask you here before guests control your home.")
+        else:  # helps the owner find the id to configure
+            await message.reply_text(
+                f"This chat's id is {chat.id}. Set it as Kiwi's telegram_chat_id to receive "
+                "approval requests here."
+            )
+
+    # ---- prompts and outcomes ------------------------------------------------------------------
+
+    async def _send_prompt(self, approval: Approval) -> None:
+        app = self._app
+        if app is None:
+            return  # sent when the bot connects
+        keyboard = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton("✅ Approve", callback_data=callback_data(True, approval.request_id)),
+                    InlineKeyboardButton("❌ Deny", callback_data=callback_data(False, approval.request_id)),
+                ]
+            ]
+        )  # fmt: skip
+        for attempt in range(_SEND_ATTEMPTS):
+            if not self._still_pending(approval.request_id):
+                return
+            try:
+                message = await app.bot.send_message(
+                    self._config.owner_chat_id, prompt_text(approval), reply_markup=keyboard
+                )
+            except TelegramError as err:
+                _LOGGER.warning("Sending approval %s failed: %s", approval.request_id, err)
+                await asyncio.sleep(2.0 * (attempt + 1))
+                continue
+            self._remember(approval.request_id, message.chat_id, message.message_id)
+            return
+        self._failed("telegram_unavailable", f"could not send approval {approval.request_id}")
+
+    async def _show_outcome(self, approval: Approval) -> None:
+        app, where = self._app, self._messages.get(approval.request_id)
+        if app is None or where is None:
+            return
+        try:
+            await app.bot.edit_message_text(
+                outcome_text(approval),
+                chat_id=where["chat_id"],
+                message_id=where["message_id"],
+                reply_markup=None,
+            )
+        except BadRequest as err:  # e.g. the owner deleted the message
+            _LOGGER.info("Could not update the message of %s: %s", approval.request_id, err)
+        except TelegramError as err:
+            _LOGGER.warning("Could not update the message of %s: %s", approval.request_id, err)
+
+    def _still_pending(self, request_id: str) -> bool:
+        approval = self._registry.get(request_id)
+        return approval is not None and approval.pending and time.time() < approval.expires_at
+
+    def _remember(self, request_id: str, chat_id: int, message_id: int) -> None:
+        where = {"chat_id": chat_id, "message_id": message_id}
+        self._messages[request_id] = where
+        try:
+            self._store.write_namespace(NAMESPACE, {request_id: where})
+        except sqlite3.Error:
+            _LOGGER.exception("Could not store the message of approval %s", request_id)
+        decided = self._registry.get(request_id)
+        if decided is not None and not decided.pending:  # decided while the message was sent
+            self._spawn(self._show_outcome(decided))
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _polling_failed(self, err: TelegramError) -> None:
+        _LOGGER.warning("Polling Telegram failed (retrying): %s", err)
+
+    def _failed(self, code: str, message: str) -> None:
+        _LOGGER.error("Telegram approvals: %s", message)
+        self._bus.publish(EventType.ERROR, error(message, SOURCE, code), SOURCE)
+
+
+async def _quietly_shut_down(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Stop polling and close the HTTP clients, whatever state the app got to."""
+    with contextlib.suppress(Exception):
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+    with contextlib.suppress(Exception):
+        if app.running:
+            await app.stop()
+    with contextlib.suppress(Exception):
+        await app.shutdown()
