@@ -46,23 +46,18 @@ def _read_limited(path: Path) -> bytes:
 async def async_download(hass: HomeAssistant, url: str) -> bytes:
     """Download a recording with Home Assistant's shared session."""
     session = async_get_clientsession(hass)
+    data = bytearray()
     try:
         async with asyncio.timeout(DOWNLOAD_TIMEOUT), session.get(url) as response:
             response.raise_for_status()
-            data = await response.content.read(MAX_RECORDING_BYTES + 1)
-    except (TimeoutError, aiohttp.ClientError) as err:
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                data += chunk
+                if len(data) > MAX_RECORDING_BYTES:
+                    raise ValueError(f"larger than {MAX_RECORDING_BYTES} bytes")
+    except (TimeoutError, aiohttp.ClientError, ValueError) as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="recording_unreadable",
             translation_placeholders={"source": url, "error": str(err) or type(err).__name__},
         ) from err
-    if len(data) > MAX_RECORDING_BYTES:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="recording_unreadable",
-            translation_placeholders={
-                "source": url,
-                "error": f"larger than {MAX_RECORDING_BYTES} bytes",
-            },
-        )
-    return data
+    return bytes(data)

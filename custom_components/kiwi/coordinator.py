@@ -42,6 +42,14 @@ KiwiEventCallback: TypeAlias = Callable[[KiwiEvent, dict[str, Any]], None]
 
 ISSUE_UNREACHABLE = "hub_unreachable"
 ISSUE_MODELS_MISSING = "models_missing"
+MODEL_MISSING_CODE = "model_missing"
+# The event that shows a service works (again), by the ERROR source name of that service.
+SOURCE_SUCCESS_EVENTS = {
+    "WAKE_WORD_DETECTED": "wake",
+    "SPEECH_RECOGNIZED": "stt",
+    "SPEAKER_IDENTIFIED": "speaker",
+    "TTS_STARTED": "tts",
+}
 
 
 @dataclass(slots=True)
@@ -103,7 +111,6 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
                 translation_placeholders={"url": self.client.base_url, "error": str(err)},
             ) from err
         self.async_set_updated_data(snapshot)
-        self._update_models_issue(snapshot)
         self.config_entry.async_create_background_task(
             self.hass, self.stream.run(), name=f"kiwi event stream {self.client.base_url}"
         )
@@ -194,13 +201,8 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
         LOGGER.info("Reconnected to the Kiwi hub at %s", self.client.base_url)
         self.async_update_listeners()
         self.config_entry.async_create_background_task(
-            self.hass, self._async_resync(), name="kiwi resync"
+            self.hass, self.async_refresh(), name="kiwi resync"
         )
-
-    async def _async_resync(self) -> None:
-        await self.async_refresh()
-        if self.last_update_success:
-            self._update_models_issue(self.data)
 
     def on_event(self, event: KiwiEvent, *, replayed: bool) -> None:
         """Forward one event to the bus and the event entity; patch the snapshot."""
@@ -222,6 +224,7 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
         )
         for event_callback in list(self._event_callbacks):
             event_callback(event, data)
+        self._track_missing_models(event)
         if self.data is not None:
             self.async_set_updated_data(apply_event(self.data, event, replayed=replayed))
 
@@ -275,17 +278,25 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
             self._cancel_unreachable_issue()
             self._cancel_unreachable_issue = None
 
-    def _update_models_issue(self, snapshot: KiwiSnapshot) -> None:
-        missing = snapshot.status.missing_models
-        if not missing:
-            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_MODELS_MISSING))
-            return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            self._issue_id(ISSUE_MODELS_MISSING),
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_MODELS_MISSING,
-            translation_placeholders={"models": ", ".join(missing)},
-        )
+    def _track_missing_models(self, event: KiwiEvent) -> None:
+        """A service reported a missing model (ERROR code model_missing): raise a repair;
+        the same service working again (its success event) closes it."""
+        data = event.data
+        if event.event == "ERROR" and data.get("code") == MODEL_MISSING_CODE:
+            service = str(data.get("source") or "hub")
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self._issue_id(f"{ISSUE_MODELS_MISSING}_{service}"),
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key=ISSUE_MODELS_MISSING,
+                translation_placeholders={
+                    "service": service,
+                    "message": str(data.get("message") or ""),
+                },
+            )
+        elif (source := SOURCE_SUCCESS_EVENTS.get(event.event)) is not None:
+            ir.async_delete_issue(
+                self.hass, DOMAIN, self._issue_id(f"{ISSUE_MODELS_MISSING}_{source}")
+            )

@@ -350,3 +350,33 @@ async def test_iterate_passes_errors_to_the_consumer() -> None:
         await consume()
     executor.shutdown()
     assert received == [1]
+
+
+async def test_iterate_drops_queued_work_once_cancelled() -> None:
+    executor = EngineExecutor("test", workers=1)
+    release = threading.Event()
+    busy = asyncio.ensure_future(executor.run(release.wait, 10))
+    started: list[bool] = []
+
+    def produce() -> Iterator[int]:
+        started.append(True)
+        yield 1
+
+    client_gone = [False]
+    received: list[int] = []
+
+    async def consume() -> None:
+        async with aclosing(executor.iterate(produce, cancelled=lambda: client_gone[0])) as items:
+            async for item in items:
+                received.append(item)
+
+    consumer = asyncio.ensure_future(consume())
+    await asyncio.sleep(0.2)  # queued behind the busy worker
+    client_gone[0] = True
+    await asyncio.wait_for(consumer, 5)
+    release.set()
+    await busy
+    await asyncio.sleep(0.1)
+    executor.shutdown()
+    assert received == []
+    assert started == []  # the engine never started work for the departed client

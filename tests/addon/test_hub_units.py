@@ -490,3 +490,28 @@ def test_home_assistant_target(store: Store) -> None:
     direct = HomeAssistantClient(settings, "llat", in_addon=False).target()
     assert direct is not None
     assert (direct.base_url, direct.mode) == ("http://ha.local:8123", "direct")
+
+
+async def test_an_unexpected_exception_is_a_coded_500_and_an_error_event(store: Store) -> None:
+    from types import SimpleNamespace
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from kiwi_voice.hub.middleware import error_middleware
+
+    async def broken(_request: web.Request) -> web.Response:
+        raise RuntimeError("a bug")
+
+    bus = EventBus(store)
+    app = web.Application(middlewares=[error_middleware(SimpleNamespace(bus=bus))])
+    app.router.add_get("/broken", broken)
+    async with TestClient(TestServer(app)) as http:
+        response = await http.get("/broken")
+        assert response.status == 500
+        assert (await response.json())["error"]["code"] == "internal_error"
+        assert (await http.get("/missing")).status == 404
+    (event,) = bus.replay(0, bus.last_seq)
+    assert event.event == "ERROR"
+    assert event.data["source"] == "hub"
+    assert event.data["code"] == "internal_error"

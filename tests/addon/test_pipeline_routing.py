@@ -111,16 +111,23 @@ async def test_claude_answers_with_the_active_souls_model_and_prompt(
                 EventLog.connect(session, hub.ws_url("/api/events")) as events,
                 AudioClient.connect(session, hub.ws_url("/api/audio"), hello={}) as client,
             ):
-                end = await _ask(client, "tell me something funny")
+                # The reply stops after its first sentence until the test has seen that
+                # sentence spoken: speaking must not wait for the whole answer.
+                stack.claude.hold_after_tokens = 5
+                await client.send({"type": "text_input", "text": "tell me something funny"})
+                await events.wait("TTS_STARTED")
+                complete_before_speaking = events.of("LLM_COMPLETE")
+                stack.claude.release()
+                end = await client.wait_frame("end")
                 await events.wait("TURN_METRICS", turn_id=end["turn_id"])
         finally:
+            stack.claude.hold_after_tokens = None
             async with session.post(f"{hub.base_url}/api/soul", json={"soul": "default"}):
                 pass
 
     request = stack.claude.last_request()
     assert request["model"] == soul["model"] == "claude-haiku-4-5"
     assert request["system"].startswith(COMEDIAN_PROMPT_START)
-    assert request["temperature"] == 0.9
     assert request["stream"] is True
     assert request["messages"][-1] == {"role": "user", "content": "tell me something funny"}
     assert stack.homeassistant is not None
@@ -145,9 +152,8 @@ async def test_claude_answers_with_the_active_souls_model_and_prompt(
         "Hello from the fake Claude.",
         "You said: tell me something funny.",
     ]
-    # Speaking began before the model finished: the first sentence went to TTS early.
-    names = events.names()
-    assert names.index("TTS_STARTED") < names.index("LLM_COMPLETE")
+    assert complete_before_speaking == []
+    assert events.of("TTS_STARTED")[0]["text"] == "Hello from the fake Claude."
 
 
 async def test_each_speaker_keeps_its_own_context_until_reset(

@@ -121,6 +121,19 @@ async def error_then_alive(client: AsyncTcpClient, code: str) -> Event:
     return error
 
 
+async def synthesize_fails(port: int, request: Event, code: str) -> Event:
+    """A failed `synthesize` is answered with one error, then the connection closes
+    (Home Assistant's client ignores errors and waits for audio-stop or the end)."""
+    async with AsyncTcpClient("127.0.0.1", port) as client:
+        await client.write_event(request)
+        events: list[Event] = []
+        while (event := await asyncio.wait_for(client.read_event(), timeout=30)) is not None:
+            events.append(event)
+    assert [e.type for e in events] == ["error"], events
+    assert events[0].data["code"] == code, events[0]
+    return events[0]
+
+
 async def describe(port: int) -> Info:
     async with AsyncTcpClient("127.0.0.1", port) as client:
         await client.write_event(Describe().event())
@@ -141,6 +154,7 @@ async def test_describe_is_accurate(tts: ServiceProcess) -> None:
     assert "kiwi_test (x_low)" in (voice.description or "")
     assert "on disk" in (voice.description or "")
     assert voice.attribution.url.startswith("https://")
+    assert voice.version == "1.0.0"  # the voice config's piper_version
     assert not info.asr
 
 
@@ -195,40 +209,36 @@ async def test_request_voice_language_speaker_and_scales(tts: ServiceProcess) ->
     by_language = Synthesize(text="A short test.", voice=SynthesizeVoice(language="en"))
     assert_audio_stream(await synthesize(tts.port, by_language.event()))
 
+    await synthesize_fails(tts.port, request(length_scale=50.0), "bad_request")
+    await synthesize_fails(tts.port, request(loudness=2.0), "bad_request")
+    speaker = SynthesizeVoice(name=VOICE, speaker="7")
+    await synthesize_fails(tts.port, Synthesize(text="Hi.", voice=speaker).event(), "unknown_voice")
+    german = SynthesizeVoice(language="de")
+    await synthesize_fails(
+        tts.port, Synthesize(text="Hallo.", voice=german).event(), "unknown_voice"
+    )
+
+
+async def test_failed_synthesize_gets_an_error(tts: ServiceProcess) -> None:
+    port = tts.port
+    await synthesize_fails(port, Synthesize(text=" \n ").event(), "empty_text")
+    no_text = Event(type="synthesize", data={"voice": {"name": VOICE}})
+    await synthesize_fails(port, no_text, "bad_request")
+    bogus = SynthesizeVoice(name="bogus")
+    await synthesize_fails(port, Synthesize(text="Hi.", voice=bogus).event(), "unknown_voice")
+    catalogue_name = SynthesizeVoice(name="de_DE-nobody-low")
+    request = Synthesize(text="Hallo.", voice=catalogue_name).event()
+    error = await synthesize_fails(port, request, "model_missing")
+    assert "de_DE-nobody-low" in error.data["text"]
+    too_long = Synthesize(text="word " * MAX_TEXT_CHARS).event()
+    await synthesize_fails(port, too_long, "payload_too_large")
+    huge = Event(type="synthesize", data={"text": "x" * (100 * MAX_TEXT_CHARS)})
+    await synthesize_fails(port, huge, "payload_too_large")  # skipped unread
+    assert_audio_stream(await synthesize(port, Synthesize(text="Still working.").event()))
+
+
+async def test_bad_stream_events_get_errors_and_the_connection_lives(tts: ServiceProcess) -> None:
     async with AsyncTcpClient("127.0.0.1", tts.port) as client:
-        await client.write_event(request(length_scale=50.0))
-        await error_then_alive(client, "bad_request")
-        await client.write_event(request(loudness=2.0))
-        await error_then_alive(client, "bad_request")
-        speaker = SynthesizeVoice(name=VOICE, speaker="7")
-        await client.write_event(Synthesize(text="Hi.", voice=speaker).event())
-        await error_then_alive(client, "unknown_voice")
-        german = SynthesizeVoice(language="de")
-        await client.write_event(Synthesize(text="Hallo.", voice=german).event())
-        await error_then_alive(client, "unknown_voice")
-
-
-async def test_bad_input_gets_errors_and_the_connection_lives(tts: ServiceProcess) -> None:
-    async with AsyncTcpClient("127.0.0.1", tts.port) as client:
-        await client.write_event(Synthesize(text=" \n ").event())
-        await error_then_alive(client, "empty_text")
-        await client.write_event(Event(type="synthesize", data={"voice": {"name": VOICE}}))
-        await error_then_alive(client, "bad_request")
-        await client.write_event(
-            Synthesize(text="Hi.", voice=SynthesizeVoice(name="bogus")).event()
-        )
-        await error_then_alive(client, "unknown_voice")
-        catalogue_name = SynthesizeVoice(name="de_DE-nobody-low")
-        await client.write_event(Synthesize(text="Hallo.", voice=catalogue_name).event())
-        error = await error_then_alive(client, "model_missing")
-        assert "de_DE-nobody-low" in error.data["text"]
-
-        await client.write_event(Synthesize(text="word " * MAX_TEXT_CHARS).event())
-        await error_then_alive(client, "payload_too_large")
-        huge = Event(type="synthesize", data={"text": "x" * (100 * MAX_TEXT_CHARS)})
-        await client.write_event(huge)
-        await error_then_alive(client, "payload_too_large")
-
         await client.write_event(SynthesizeChunk(text="Hi.").event())
         await error_then_alive(client, "unexpected_event")
         await client.write_event(SynthesizeStop().event())
@@ -386,10 +396,10 @@ async def test_failed_default_voice_download_keeps_service_up(tmp_path: Path) ->
     try:
         [voice] = (await describe(service.port)).tts[0].voices
         assert voice.installed
-        async with AsyncTcpClient("127.0.0.1", service.port) as client:
-            await client.write_event(Synthesize(text="Hello.").event())
-            error = await error_then_alive(client, "model_missing")
-            assert "HTTP 500" in error.data["text"]
+        error = await synthesize_fails(
+            service.port, Synthesize(text="Hello.").event(), "model_missing"
+        )
+        assert "HTTP 500" in error.data["text"]
         [voice] = (await describe(service.port)).tts[0].voices
         assert not voice.installed
         assert "NOT AVAILABLE" in (voice.description or "")

@@ -8,9 +8,11 @@ sentences stay far below the threshold (see /work/shared/TESTDATA.md).
 from __future__ import annotations
 
 import asyncio
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -272,16 +274,23 @@ async def test_bad_input_gets_errors_and_the_server_lives(
 async def test_a_client_leaving_mid_stream_leaves_nothing_behind(
     wake: ServiceProcess, hey_jarvis: bytes, sentence: bytes
 ) -> None:
-    for _ in range(3):
-        client = AsyncTcpClient("127.0.0.1", wake.port)
-        await client.connect()
-        await client.write_event(AudioStart(rate=RATE, width=WIDTH, channels=CHANNELS).event())
-        half = sentence[: len(sentence) // 2]
-        for offset in range(0, len(half), 3200):
-            await client.write_event(
-                AudioChunk(RATE, WIDTH, CHANNELS, half[offset:][:3200]).event()
-            )
-        await client.disconnect()
+    # 9 s of audio sent at once, far faster than real time, then the client hangs up.
+    audio = (sentence * 3)[: 9 * RATE * WIDTH]
+    client = AsyncTcpClient("127.0.0.1", wake.port)
+    await client.connect()
+    await client.write_event(AudioStart(rate=RATE, width=WIDTH, channels=CHANNELS).event())
+    for offset in range(0, len(audio), 2560):
+        piece = audio[offset : offset + 2560]
+        await client.write_event(AudioChunk(RATE, WIDTH, CHANNELS, piece).event())
+    await client.disconnect()
+
+    pattern = re.compile(r"abandoned \(client left\); ([0-9.]+) s of its audio dropped unscored")
+    for _ in range(200):  # the server notices and drops what it had not scored yet
+        if dropped := pattern.search(wake.log()):
+            break
+        await asyncio.sleep(0.05)
+    assert dropped is not None, wake.log()
+    assert float(dropped.group(1)) > 0
     assert [e.type for e in await detect(wake.port, hey_jarvis)] == ["detection"]
     assert "ERROR" not in wake.log()
 
@@ -303,3 +312,46 @@ async def test_missing_models_keep_the_service_up(tmp_path: Path, hey_jarvis: by
             await error_then_alive(client, "model_missing")
     finally:
         assert service.stop() == 0, service.log()
+
+
+def test_scores_equal_openwakewords_own(offline_wakeword_dir: Path, hey_jarvis: bytes) -> None:
+    """The shared-session engine computes exactly what openwakeword 0.6.0's Model.predict does."""
+    from openwakeword.model import Model
+
+    from kiwi_voice.wake.engine import DetectionSettings, WakeEngine, WakeWordClassifier
+    from kiwi_voice.wake.features import FRAME_SAMPLES, FeatureModels
+
+    class RecordingClassifier(WakeWordClassifier):
+        scores: ClassVar[list[float]] = []
+
+        def score(self, window: np.ndarray) -> float:
+            self.scores.append(super().score(window))
+            return self.scores[-1]
+
+    models = offline_wakeword_dir
+    features = FeatureModels(models / "melspectrogram.onnx", models / "embedding_model.onnx")
+    jarvis = RecordingClassifier("hey_jarvis", models / "hey_jarvis_v0.1.onnx")
+    reference = Model(
+        wakeword_models=[str(models / "hey_jarvis_v0.1.onnx")],
+        inference_framework="onnx",
+        melspec_model_path=str(models / "melspectrogram.onnx"),
+        embedding_model_path=str(models / "embedding_model.onnx"),
+    )
+    # openwakeword seeds its buffer with fresh random noise; give it the engine's fixed seed.
+    reference.preprocessor.feature_buffer = features.seed_features.copy()
+    samples = np.frombuffer(hey_jarvis, dtype="<i2")
+    expected = [
+        reference.predict(samples[i : i + FRAME_SAMPLES])["hey_jarvis_v0.1"]
+        for i in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES)
+    ]
+
+    stream = WakeEngine(features, {"hey_jarvis": jarvis}, DetectionSettings()).open_stream(
+        ["hey_jarvis"]
+    )
+    stream.add_audio(hey_jarvis)
+    while (audio := stream.take_frames(7)) is not None:  # uneven batches on purpose
+        stream.score(audio)
+    assert max(expected) > 0.5  # the clip does fire
+    assert jarvis.scores == pytest.approx(
+        expected[5:], abs=1e-6
+    )  # both score 0 for 5 warm-up frames

@@ -7,6 +7,7 @@ and a speech round trip goes through those entities.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import subprocess
 import wave
@@ -22,6 +23,7 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from tests.support.cache import REPO_ROOT
+from tests.support.ports import free_port
 from tests.support.speech import espeak_wav, wav_pcm
 from tests.support.wyoming_process import ADDON_BIN, ServiceProcess, start_service
 
@@ -159,3 +161,52 @@ async def test_tts_entity_speaks_through_kiwi_tts(
     log = kiwi_tts.log()
     assert ": synthesize: 2 sentence(s)" in log
     assert ": text stream: 2 sentence(s)" in log
+
+
+async def test_failures_reach_home_assistant_promptly(
+    hass: HomeAssistant, tmp_path: Path, socket_enabled: None
+) -> None:
+    """A model that cannot be downloaded: HA's entities fail at once instead of hanging."""
+    closed = f"http://127.0.0.1:{free_port()}"
+    stt_service = start_service(
+        "kiwi-stt",
+        ["--data-dir", str(tmp_path / "whisper"), "--model", "tiny", "--download-url", closed],
+        tmp_path / "stt.log",
+    )
+    tts_args = ["--data-dir", str(tmp_path / "piper"), "--voice", "en_US-lessac-medium"]
+    tts_service = start_service(
+        "kiwi-tts", [*tts_args, "--download-url", closed], tmp_path / "tts.log"
+    )
+    try:
+        assert await async_setup_component(hass, "stt", {})
+        assert await async_setup_component(hass, "tts", {})
+        stt_entry = await add_wyoming_entry(hass, stt_service.port)
+        tts_entry = await add_wyoming_entry(hass, tts_service.port)
+        stt_entity = stt.async_get_speech_to_text_entity(
+            hass, entity_id_of(hass, "stt", f"{stt_entry.entry_id}-stt")
+        )
+        tts_entity = hass.data[tts.DATA_COMPONENT].get_entity(
+            entity_id_of(hass, "tts", f"{tts_entry.entry_id}-tts")
+        )
+        assert stt_entity is not None
+        assert tts_entity is not None
+
+        metadata = stt.SpeechMetadata(
+            language="en",
+            format=stt.AudioFormats.WAV,
+            codec=stt.AudioCodecs.PCM,
+            bit_rate=stt.AudioBitRates.BITRATE_16,
+            sample_rate=stt.AudioSampleRates.SAMPLERATE_16000,
+            channel=stt.AudioChannels.CHANNEL_MONO,
+        )
+        async with asyncio.timeout(20):
+            result = await stt_entity.internal_async_process_audio_stream(
+                metadata, pcm_stream(bytes(32000))
+            )
+            assert result.result == stt.SpeechResultState.ERROR
+            assert await tts_entity.async_get_tts_audio("Hello.", "en_US", {}) == (None, None)
+        assert "model_missing" in stt_service.log()
+        assert "model_missing" in tts_service.log()
+    finally:
+        stt_service.stop()
+        tts_service.stop()

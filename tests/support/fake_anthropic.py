@@ -81,10 +81,13 @@ class FakeAnthropic:
     token_delay_seconds: float = 0.0
     fail_with_status: int | None = None  # refuse every request with this status
     fail_after_tokens: int | None = None  # stream this many deltas, then an error event
+    # Stream this many deltas, then wait for `release()` (a test decides when the rest comes).
+    hold_after_tokens: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     completed_streams: int = 0
     abandoned_streams: int = 0  # the client went away before the end (e.g. a barge-in)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Condition = field(default_factory=threading.Condition)
+    _released: threading.Event = field(default_factory=threading.Event)
     _server: BackgroundServer | None = None
 
     @property
@@ -99,6 +102,15 @@ class FakeAnthropic:
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
+
+    def release(self) -> None:
+        """Let held streams go on (see `hold_after_tokens`); later streams hold again."""
+        self._released.set()
+
+    def wait_abandoned(self, at_least: int, wait_s: float = 10.0) -> bool:
+        """Block until `at_least` streams were abandoned by their client (call in a thread)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.abandoned_streams >= at_least, wait_s)
 
     def last_request(self) -> dict[str, Any]:
         with self._lock:
@@ -165,6 +177,7 @@ class FakeAnthropic:
         except (ConnectionError, asyncio.CancelledError):
             with self._lock:
                 self.abandoned_streams += 1
+                self._lock.notify_all()
             raise
         with self._lock:
             self.completed_streams += 1
@@ -184,6 +197,8 @@ class FakeAnthropic:
                 await asyncio.sleep(
                     self.first_token_delay_seconds if sent == 0 else self.token_delay_seconds
                 )
+                if self.hold_after_tokens is not None and sent == self.hold_after_tokens:
+                    await self._hold()
                 if self.fail_after_tokens is not None and sent >= self.fail_after_tokens:
                     await send(
                         "error",
@@ -217,6 +232,12 @@ class FakeAnthropic:
                     {"type": "content_block_delta", "index": position, "delta": delta},
                 )
             await send("content_block_stop", {"type": "content_block_stop", "index": position})
+
+    async def _hold(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not await loop.run_in_executor(None, self._released.wait, 0.1):
+            pass
+        self._released.clear()
 
 
 def _bearer(request: web.Request) -> str | None:

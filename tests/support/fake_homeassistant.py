@@ -13,6 +13,9 @@ What it answers: a command like "turn on/off (the) X" is an action (`action_done
 the X"), "what is/is the X ..." a `query_answer`, anything else HA's `no_intent_match` error
 ("Sorry, I couldn't understand that"). Tests can script answers (`answers`) and failures
 (`fail_with_status`, `delay_seconds`), and read every request (`requests`).
+
+Actions: `POST /api/services/<domain>/<service>` answers HA's list of changed states and is
+recorded in `service_calls` ({"domain", "service", "data"}).
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class FakeHomeAssistant:
     fail_with_status: int | None = None  # answer every request with this HTTP status
     delay_seconds: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
+    service_calls: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: BackgroundServer | None = None
 
@@ -100,6 +104,7 @@ class FakeHomeAssistant:
         for prefix in ("", "/core"):
             app.router.add_get(f"{prefix}/api/", self._api_root)
             app.router.add_post(f"{prefix}/api/conversation/process", self._process)
+            app.router.add_post(f"{prefix}/api/services/{{domain}}/{{service}}", self._service)
         return app
 
     def _authorized(self, request: web.Request) -> bool:
@@ -109,6 +114,23 @@ class FakeHomeAssistant:
         if not self._authorized(request):
             return web.json_response({"message": "Invalid access token"}, status=401)
         return web.json_response({"message": "API running."})
+
+    async def _service(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"message": "Invalid access token"}, status=401)
+        data = await request.json() if request.can_read_body else {}
+        call = {
+            "domain": request.match_info["domain"],
+            "service": request.match_info["service"],
+            "data": data,
+        }
+        with self._lock:
+            self.service_calls.append(call)
+        entities = data.get("entity_id") or []
+        entities = [entities] if isinstance(entities, str) else entities
+        return web.json_response(
+            [{"entity_id": entity, "state": "on", "attributes": {}} for entity in entities]
+        )
 
     async def _process(self, request: web.Request) -> web.Response:
         if not self._authorized(request):

@@ -72,17 +72,12 @@ class HubStatus:
     active_soul: str | None = None
     homeassistant_connected: bool = False
     last_turn_metrics: TurnMetrics | None = None
-    missing_models: tuple[str, ...] = ()
     version: str | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HubStatus:
         """Parse the status body."""
         metrics = data.get("last_turn_metrics")
-        models = data.get("models")
-        missing: tuple[str, ...] = ()
-        if isinstance(models, Mapping) and isinstance(models.get("missing"), list):
-            missing = tuple(str(name) for name in models["missing"])
         return cls(
             state=str(data.get("state") or "IDLE"),
             language=_optional_str(data.get("language")),
@@ -97,7 +92,6 @@ class HubStatus:
             last_turn_metrics=(
                 TurnMetrics.from_dict(metrics) if isinstance(metrics, Mapping) else None
             ),
-            missing_models=missing,
             version=_optional_str(data.get("version")),
         )
 

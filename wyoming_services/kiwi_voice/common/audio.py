@@ -13,10 +13,14 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import resample_poly
-from wyoming.audio import AudioChunk, AudioChunkConverter, audioop
+from wyoming.audio import AudioChunk, AudioChunkConverter
 
 from .errors import ErrorCode, ServiceError
+
+try:  # the standard library's until Python 3.13, then wyoming's pure-Python port
+    import audioop
+except ImportError:  # pragma: no cover - Python 3.13+
+    from wyoming import pyaudioop as audioop  # type: ignore[no-redef,unused-ignore]
 
 FloatAudio = NDArray[np.float32]
 
@@ -110,6 +114,10 @@ def resample(samples: FloatAudio, from_rate: int, to_rate: int) -> FloatAudio:
     """Polyphase resampling of a whole signal (scipy), exact for integer rate ratios."""
     if from_rate == to_rate or samples.size == 0:
         return samples
+    # scipy.signal takes a second or more to import: only services that resample pay it,
+    # once, in the worker that first needs it, not every service at start.
+    from scipy.signal import resample_poly
+
     divisor = gcd(from_rate, to_rate)
     resampled = resample_poly(samples, to_rate // divisor, from_rate // divisor)
     return np.asarray(resampled, dtype=np.float32)

@@ -25,6 +25,7 @@ _ITEM = "item"
 _ERROR = "error"
 _DONE = "done"
 _PERMIT_POLL_S = 0.05
+_CANCEL_POLL_S = 0.1
 
 
 class EngineExecutor:
@@ -44,15 +45,20 @@ class EngineExecutor:
         return await loop.run_in_executor(self._pool, partial(func, *args, **kwargs))
 
     async def iterate(
-        self, produce: Callable[[], Iterator[T]], *, max_ahead: int | None = None
+        self,
+        produce: Callable[[], Iterator[T]],
+        *,
+        max_ahead: int | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> AsyncGenerator[T, None]:
         """Run `produce()` in one worker and yield its items as soon as each is ready.
 
         `max_ahead` bounds how many items the worker may have made that the consumer has
         not finished with yet (None: unbounded); with it, the worker never races through
-        a long job while the client is slow or gone. Use with `contextlib.aclosing` so
-        that leaving the loop early (an error, a disconnect) stops the worker before its
-        next item.
+        a long job while the client is slow or gone. `cancelled` is polled on the event
+        loop while waiting: once it returns True the iteration ends, and work still queued
+        behind busy workers never starts. Use with `contextlib.aclosing` so that leaving
+        the loop early (an error, a disconnect) stops the worker before its next item.
         """
         loop = asyncio.get_running_loop()
         handoff: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -74,6 +80,9 @@ class EngineExecutor:
         def work() -> None:
             iterator: Iterator[T] | None = None
             made = 0
+            if stop.is_set():
+                _LOGGER.debug("%s: dropped queued work, nobody waits", self.name)
+                return
             try:
                 iterator = produce()
                 while True:
@@ -98,7 +107,12 @@ class EngineExecutor:
         future = loop.run_in_executor(self._pool, work)
         try:
             while True:
-                kind, value = await handoff.get()
+                try:
+                    kind, value = await asyncio.wait_for(handoff.get(), _CANCEL_POLL_S)
+                except TimeoutError:
+                    if cancelled is not None and cancelled():
+                        return
+                    continue
                 if kind == _DONE:
                     break
                 if kind == _ERROR:

@@ -2,7 +2,11 @@
 
 A subclass implements `handle_event` for its own events and raises `ServiceError` for bad
 input; this base turns that into a Wyoming `error` event and keeps reading, so one bad
-request never ends the connection, let alone the server.
+event never takes the server down. One exception: when the event that failed is one the
+client now waits on for its answer (`ANSWERED_EVENTS`, e.g. STT's audio-stop), the
+connection closes after the error event. Home Assistant's Wyoming client ignores `error`
+events and waits for the answer or the end of the connection, as the reference servers
+close it; an open connection would leave it waiting forever.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ def parse_event(event_class: type[EventT], event: Event) -> EventT:
 
 class ServiceEventHandler(AsyncEventHandler):
     """One connection of a Kiwi Wyoming service."""
+
+    #: Event types that complete a request: if one fails, the error ends the connection.
+    ANSWERED_EVENTS: frozenset[str] = frozenset()
 
     def __init__(
         self,
@@ -81,6 +88,8 @@ class ServiceEventHandler(AsyncEventHandler):
                             f"the limit of {result.limit} bytes",
                         )
                     )
+                    if result.event_type in self.ANSWERED_EVENTS:
+                        break
                     continue
                 if not await self._dispatch(result):
                     break
@@ -109,4 +118,4 @@ class ServiceEventHandler(AsyncEventHandler):
             await self.write_error(
                 ServiceError(ErrorCode.INTERNAL_ERROR, f"internal error handling {event.type}")
             )
-        return True
+        return event.type not in self.ANSWERED_EVENTS

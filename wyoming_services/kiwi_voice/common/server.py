@@ -129,7 +129,10 @@ async def serve(
 
     await server.start(handler_factory)
     if zeroconf_name:
-        await _announce(server, zeroconf_name)
+        try:
+            await _announce(server, zeroconf_name)
+        except (OSError, ValueError) as err:  # no multicast route: serve unannounced
+            _LOGGER.warning("Zeroconf announcement failed, serving without it: %s", err)
     _LOGGER.info("Ready on %s", uri)
     try:
         await stop_requested.wait()

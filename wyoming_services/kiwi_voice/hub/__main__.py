@@ -17,6 +17,7 @@ from aiohttp import web
 
 from .access_log import RedactingAccessLogger
 from .app import build_app
+from .approvals.setup import APPROVAL_ENDPOINTS, build_approvals, setup_approvals
 from .context import build_context, describe
 from .options import HubOptions, parse_options
 from .pipeline.setup import PIPELINE_ENDPOINTS, build_pipeline, setup_pipeline
@@ -27,9 +28,13 @@ SHUTDOWN_TIMEOUT_SECONDS = 3.0
 
 async def serve(options: HubOptions, environ: Mapping[str, str]) -> int:
     context = build_context(options, environ)
-    context, pipeline = build_pipeline(context, environ)
-    app = build_app(context, PIPELINE_ENDPOINTS)
+    approvals = build_approvals(context, environ)
+    context, pipeline = build_pipeline(
+        context, environ, approvals=approvals.gate, tools=approvals.tools
+    )
+    app = build_app(context, (*PIPELINE_ENDPOINTS, *APPROVAL_ENDPOINTS))
     setup_pipeline(app, pipeline)
+    setup_approvals(app, approvals, pipeline)
     runner = web.AppRunner(
         app,
         access_log_class=RedactingAccessLogger,

@@ -155,6 +155,8 @@ class SpeakerEventHandler(ServiceEventHandler):
             raise ServiceError(ErrorCode.UNEXPECTED_EVENT, "audio-stop before audio-start")
         if utterance.is_empty:
             raise ServiceError(ErrorCode.NO_AUDIO, "no audio between audio-start and audio-stop")
+        if self.client_gone():
+            return  # nobody is waiting for the answer: skip the embedding
         embedding, seconds = await self._embed(utterance)
         if isinstance(request, SpeakerEnroll):
             await self._enroll(request, embedding, seconds)

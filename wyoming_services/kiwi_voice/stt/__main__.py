@@ -91,7 +91,7 @@ def build_info(engine: WhisperEngine) -> Info:
             name="OpenAI / SYSTRAN", url="https://github.com/SYSTRAN/faster-whisper"
         ),
         installed=availability.installed,
-        version=None,
+        version=version("faster-whisper"),  # the runtime the model is run with
         languages=engine.languages if availability.installed else [],
     )
     program = AsrProgram(

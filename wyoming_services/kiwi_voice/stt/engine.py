@@ -171,7 +171,7 @@ class WhisperEngine:
         if self._model is not None:
             return
         with self._load_lock:
-            if self._model is not None:
+            if self.is_loaded:  # another thread loaded it while this one waited
                 return
             path = self.store.ensure(self.settings.model, self.find_model_dir, self._download)
             from faster_whisper import WhisperModel

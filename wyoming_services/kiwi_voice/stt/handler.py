@@ -26,6 +26,8 @@ _LOGGER = logging.getLogger(__name__)
 class SttEventHandler(ServiceEventHandler):
     """Collects one utterance at a time and streams its transcript back."""
 
+    ANSWERED_EVENTS = frozenset({"audio-stop"})
+
     def __init__(
         self,
         reader: asyncio.StreamReader,
@@ -44,12 +46,19 @@ class SttEventHandler(ServiceEventHandler):
         self.max_audio_seconds = max_audio_seconds
         self._language: str | None = None
         self._utterance: Utterance | None = None
-        # After an error mid-utterance the rest of its chunks are dropped without more errors.
-        self._discarding = False
+        # An error while an utterance is open drops it: its remaining chunks are ignored,
+        # and its audio-stop is answered with that error again (the client waits on it).
+        self._dropping = False
+        self._dropped_by: ServiceError | None = None
 
     def reset_request(self) -> None:
-        self._discarding = self._utterance is not None
+        self._dropping = self._dropping or self._utterance is not None
         self._utterance = None
+
+    async def write_error(self, error: ServiceError) -> None:
+        if self._dropping and self._dropped_by is None:
+            self._dropped_by = error
+        await super().write_error(error)
 
     async def handle_event(self, event: Event) -> bool:
         if Describe.is_type(event.type):
@@ -59,7 +68,7 @@ class SttEventHandler(ServiceEventHandler):
         elif AudioStart.is_type(event.type):
             fmt = PcmFormat.from_event_data(event.data)
             self._utterance = Utterance(fmt, self.max_audio_seconds)
-            self._discarding = False
+            self._dropping, self._dropped_by = False, None
         elif AudioChunk.is_type(event.type):
             self._on_chunk(event)
         elif AudioStop.is_type(event.type):
@@ -79,7 +88,7 @@ class SttEventHandler(ServiceEventHandler):
 
     def _on_chunk(self, event: Event) -> None:
         if self._utterance is None:
-            if self._discarding:
+            if self._dropping:
                 return
             raise ServiceError(ErrorCode.UNEXPECTED_EVENT, "audio-chunk before audio-start")
         self._utterance.add(parse_event(AudioChunk, event))
@@ -87,9 +96,9 @@ class SttEventHandler(ServiceEventHandler):
     async def _on_stop(self) -> None:
         utterance, self._utterance = self._utterance, None
         if utterance is None:
-            if self._discarding:
-                self._discarding = False
-                return
+            dropped_by, self._dropping, self._dropped_by = self._dropped_by, False, None
+            if dropped_by is not None:
+                raise ServiceError(dropped_by.code, f"utterance dropped: {dropped_by.text}")
             raise ServiceError(ErrorCode.UNEXPECTED_EVENT, "audio-stop before audio-start")
         if utterance.is_empty:
             raise ServiceError(ErrorCode.NO_AUDIO, "audio-stop with no audio since audio-start")
@@ -97,7 +106,9 @@ class SttEventHandler(ServiceEventHandler):
         self._language = None
         audio = await self.executor.run(utterance.to_float_mono)
         _LOGGER.debug("%s: transcribing %.2f s", self.client_id, utterance.seconds)
-        parts = self.executor.iterate(lambda: self.engine.transcribe(audio, language))
+        parts = self.executor.iterate(
+            lambda: self.engine.transcribe(audio, language), cancelled=self.client_gone
+        )
         await self._stream_transcript(parts)
 
     async def _stream_transcript(self, parts: AsyncGenerator[TranscriptPart, None]) -> None:

@@ -91,7 +91,7 @@ def build_info(engine: PiperEngine) -> Info:
             description=listing.description,
             attribution=PIPER_ATTRIBUTION,
             installed=listing.availability.installed,
-            version=None,
+            version=listing.version,
             languages=listing.languages,
             speakers=[TtsVoiceSpeaker(name=s) for s in listing.speakers] or None,
         )

@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +63,7 @@ class LoadedVoice:
         """A speaker name or numeric id of a multi-speaker voice; error if unknown."""
         if speaker is None or speaker == "":
             return None
-        id_map: dict[str, int] = self.voice.config.speaker_id_map or {}
+        id_map: Mapping[str, int] = self.voice.config.speaker_id_map or {}
         if speaker in id_map:
             return id_map[speaker]
         if speaker.isdigit() and int(speaker) < max(1, self.voice.config.num_speakers):

@@ -66,6 +66,10 @@ class TextStream:
 
 
 class TtsEventHandler(ServiceEventHandler):
+    # A failed `synthesize` closes the connection after its error (see common.handler);
+    # a failed text stream still ends with synthesize-stopped instead.
+    ANSWERED_EVENTS = frozenset({"synthesize"})
+
     def __init__(
         self,
         reader: asyncio.StreamReader,
@@ -193,7 +197,9 @@ class TtsEventHandler(ServiceEventHandler):
         if voice is not None and name is None and voice.language:
             name = await self.executor.run(self.engine.voice_for_language, voice.language)
         # A loaded voice is used at once; loading (maybe downloading) one is engine work.
-        loaded = self.engine.cached_voice(name) or await self.executor.run(self.engine.voice, name)
+        loaded = self.engine.cached_voice(name)
+        if loaded is None:
+            loaded = await self.executor.run(self.engine.voice, name)
         config = self.engine.synthesis_config(loaded, voice.speaker if voice else None, overrides)
         rate = loaded.sample_rate
         await self.write_event(AudioStart(rate=rate, width=2, channels=1, timestamp=0).event())
@@ -207,6 +213,7 @@ class TtsEventHandler(ServiceEventHandler):
                 out.voice, text, config, out.progress, first_index=first_index
             ),
             max_ahead=SENTENCES_AHEAD,
+            cancelled=self.client_gone,
         )
         async with aclosing(sentences) as ready:
             async for sentence in ready:

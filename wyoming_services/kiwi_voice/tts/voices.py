@@ -44,6 +44,7 @@ class VoiceListing:
     languages: list[str]
     speakers: list[str]
     availability: Availability
+    version: str | None = None
 
 
 class VoiceCatalog:
@@ -212,4 +213,5 @@ def _listing(name: str, config: dict[str, Any], availability: Availability) -> V
         languages=[language],
         speakers=sorted(config.get("speaker_id_map") or {}),
         availability=availability,
+        version=config.get("piper_version"),  # the piper release the voice was made for
     )

@@ -4,7 +4,7 @@
 classifier per wake word). `WakeStream` is what one audio stream costs: a `FeatureStream`,
 a few counters per selected wake word, and the samples of a frame not yet complete. Streams
 never touch each other, and each stream is advanced by one worker thread at a time (its
-connection awaits each step), so no locks are needed.
+connection hands it one batch of frames at a time), so no locks are needed.
 
 Scoring follows openwakeword 0.6.0's `Model.predict` frame by frame: every 80 ms frame gives
 each selected classifier one score in [0, 1]; the first 5 frames of a stream score 0 (the
@@ -150,7 +150,11 @@ class WakeStream:
         self.select(self.models)
 
     def select(self, models: Sequence[str]) -> None:
-        """Listen for these models from now on (a `detect` in the middle of a stream)."""
+        """Listen for these models from now on (a `detect` in the middle of a stream).
+
+        The state dict is replaced, never changed in place, so a `score` running in a worker
+        keeps a consistent view of the selection it started with.
+        """
         self.models = list(models)
         kept = {m: s for m, s in self._states.items() if m in self.models}
         self._states = {
@@ -158,26 +162,35 @@ class WakeStream:
         }
 
     def add_audio(self, pcm16: bytes) -> None:
-        """Queue audio (cheap; call on the event loop). `process` does the work."""
+        """Queue audio (cheap; on the event loop). `take_frames` + `score` do the work."""
         if pcm16:
             self._pending.append(np.frombuffer(pcm16, dtype="<i2").astype(np.float32))
             self._pending_samples += len(pcm16) // 2
 
     @property
-    def ready_frames(self) -> int:
-        return self._pending_samples // FRAME_SAMPLES
+    def pending_seconds(self) -> float:
+        return self._pending_samples / SAMPLE_RATE
 
-    def process(self) -> list[Hit]:
-        """Score every complete 80 ms frame queued so far (blocking; run in a worker)."""
-        if self.ready_frames == 0:
-            return []
+    def take_frames(self, max_frames: int) -> FloatArray | None:
+        """Up to `max_frames` complete 80 ms frames of queued audio, or None (on the loop)."""
+        frames = min(self._pending_samples // FRAME_SAMPLES, max_frames)
+        if frames == 0:
+            return None
         audio = np.concatenate(self._pending)
-        whole = self.ready_frames * FRAME_SAMPLES
-        rest = audio[whole:]
+        taken = frames * FRAME_SAMPLES
+        rest = audio[taken:]
         self._pending = [rest] if rest.size else []
         self._pending_samples = int(rest.size)
+        return audio[:taken]
+
+    def score(self, audio: FloatArray) -> list[Hit]:
+        """Score whole frames taken by `take_frames` (blocking: run in a worker thread).
+
+        Only this method touches the feature and detector state, and a stream's frames are
+        scored one batch at a time, in order.
+        """
         hits: list[Hit] = []
-        for start in range(0, whole, FRAME_SAMPLES):
+        for start in range(0, len(audio) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
             hits += self._score_frame(audio[start : start + FRAME_SAMPLES])
         return hits
 

@@ -17,8 +17,10 @@ Protocol (Wyoming `wake` domain):
   (audio before `audio-start`), `bad_audio`, `payload_too_large`, `bad_request`. An error ends
   the stream it belongs to; its remaining chunks are dropped quietly until `audio-stop`.
 
-The work of a stream runs in the shared engine executor, one step at a time per stream, so
-a client that disconnects leaves nothing running.
+Scoring runs in the shared engine executor, one batch of frames at a time per stream, in a
+task that runs beside the reading of further audio (read-ahead is bounded). A client that
+disconnects has its not-yet-scored audio dropped and its task cancelled: it costs nothing
+afterwards beyond the batch in progress.
 """
 
 from __future__ import annotations
@@ -46,12 +48,29 @@ from .loader import ModelSet, WakeModels
 _LOGGER = logging.getLogger(__name__)
 
 
+# Audio read ahead of the detector, per stream. Reading ahead lets the handler see a client
+# leave (EOF) while its audio still waits, and drop that audio instead of scoring it; beyond
+# this much, reading pauses until the detector catches up (TCP backpressure).
+MAX_READ_AHEAD_S = 10.0
+FRAMES_PER_STEP = 25  # 2 s of audio per worker call: cancelling waits for at most this much
+
+
 @dataclass
 class _ActiveStream:
     stream: WakeStream
     reply_names: dict[str, str]  # model -> the name the client asked for
     converter: StreamingConverter = field(default_factory=StreamingConverter)
     first_timestamp: int | None = None
+    scoring: asyncio.Task[None] | None = None  # scores queued frames while audio arrives
+
+    def stop_scoring(self) -> None:
+        if self.scoring is None:
+            return
+        finished = self.scoring.done() and not self.scoring.cancelled()
+        # Nobody will await it now: take its outcome so that a failure is logged, not lost.
+        if finished and (error := self.scoring.exception()) is not None:
+            _LOGGER.warning("wake stream ended with %r", error)
+        self.scoring.cancel()
 
 
 class WakeEventHandler(ServiceEventHandler):
@@ -91,13 +110,19 @@ class WakeEventHandler(ServiceEventHandler):
         return True
 
     def reset_request(self) -> None:
+        """End the current stream after an error or a disconnect; its unscored audio is dropped."""
         if self._active is not None:
+            self._active.stop_scoring()
             self._discarding = True
+            if unscored := self._active.stream.pending_seconds:
+                _LOGGER.info(
+                    "%s: stream abandoned (%s); %.1f s of its audio dropped unscored",
+                    self.client_id,
+                    "client left" if self.client_gone() else "request failed",
+                    unscored,
+                )
         self._active = None
         self._requested = None
-
-    async def disconnect(self) -> None:
-        self._active = None
 
     # -- events ---------------------------------------------------------------------------
 
@@ -143,15 +168,24 @@ class WakeEventHandler(ServiceEventHandler):
             timestamp = event.data.get("timestamp")
             active.first_timestamp = timestamp if isinstance(timestamp, int) else 0
         active.stream.add_audio(active.converter.convert(event.payload or b"", fmt))
-        if active.stream.ready_frames == 0:
-            return
-        hits = await self._executor.run(active.stream.process)
-        for hit in hits:
-            name = active.reply_names.get(hit.model, hit.model)
-            _LOGGER.info("%s: detected %s (score %.2f)", self.client_id, name, hit.score)
-            await self.write_event(
-                Detection(name=name, timestamp=active.first_timestamp + hit.stream_ms).event()
-            )
+        if active.scoring is None or active.scoring.done():
+            if active.scoring is not None:
+                active.scoring.result()  # a failure of the previous run is this request's error
+            active.scoring = asyncio.create_task(self._score_queued(active))
+        if active.stream.pending_seconds > MAX_READ_AHEAD_S:
+            await asyncio.shield(active.scoring)
+
+    async def _score_queued(self, active: _ActiveStream) -> None:
+        """Score queued frames in the engine executor until none are left; send detections."""
+        while (audio := active.stream.take_frames(FRAMES_PER_STEP)) is not None:
+            for hit in await self._executor.run(active.stream.score, audio):
+                name = active.reply_names.get(hit.model, hit.model)
+                _LOGGER.info("%s: detected %s (score %.2f)", self.client_id, name, hit.score)
+                timestamp = (active.first_timestamp or 0) + hit.stream_ms
+                try:
+                    await self.write_event(Detection(name=name, timestamp=timestamp).event())
+                except ConnectionError:
+                    return  # the client left; its remaining audio is not worth scoring
 
     async def _on_audio_stop(self) -> None:
         active, self._active = self._active, None
@@ -160,6 +194,8 @@ class WakeEventHandler(ServiceEventHandler):
                 self._discarding = False
                 return
             raise ServiceError(ErrorCode.UNEXPECTED_EVENT, "audio-stop before audio-start")
+        if active.scoring is not None:
+            await active.scoring  # every frame received is scored before the answer
         if not active.stream.fired:
             await self.write_event(NotDetected().event())
 

@@ -80,7 +80,9 @@ class FollowUp:
         if waited or approval.decided_by == "voice":
             return
         if approval.status == "expired":
-            _LOGGER.info("Approval %s expired unanswered: %s", approval.request_id, approval.command)
+            _LOGGER.info(
+                "Approval %s expired unanswered: %s", approval.request_id, approval.command
+            )
             return
         task = asyncio.get_running_loop().create_task(self._carry_out(approval))
         self._tasks.add(task)

@@ -30,9 +30,7 @@ class InvalidServiceCall(ValueError):
     pass
 
 
-def service_call(
-    domain: Any, service: Any, entity_id: Any = None, data: Any = None
-) -> ServiceCall:
+def service_call(domain: Any, service: Any, entity_id: Any = None, data: Any = None) -> ServiceCall:
     """A checked ServiceCall from a tool's arguments; raises InvalidServiceCall."""
     if not isinstance(domain, str) or not _NAME.match(domain):
         raise InvalidServiceCall(f"domain: {domain!r} is not a Home Assistant domain")

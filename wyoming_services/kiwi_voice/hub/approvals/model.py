@@ -87,7 +87,9 @@ class Approval:
         return self.status == "approved"
 
     def decided(self, approved: bool, by: DecidedBy, at: float) -> Approval:
-        status: ApprovalStatus = "approved" if approved else ("expired" if by == "timeout" else "denied")
+        status: ApprovalStatus = (
+            "approved" if approved else ("expired" if by == "timeout" else "denied")
+        )
         return replace(self, status=status, decided_by=by, decided_at=at)
 
     def to_json(self) -> dict[str, Any]:

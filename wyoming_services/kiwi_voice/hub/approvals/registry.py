@@ -31,6 +31,7 @@ from kiwi_voice.hub.event_payloads import (
 )
 from kiwi_voice.hub.events import EventBus
 from kiwi_voice.hub.store import Store
+
 from .model import Approval, ApprovalKind, DecidedBy, ServiceCall, new_request_id
 
 _LOGGER = logging.getLogger(__name__)
@@ -56,9 +57,7 @@ class AlreadyResolved(RuntimeError):
 
 
 class ApprovalRegistry:
-    def __init__(
-        self, store: Store, bus: EventBus, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, store: Store, bus: EventBus, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._bus = bus
         self._clock = clock

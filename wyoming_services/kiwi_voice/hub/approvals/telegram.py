@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +44,7 @@ from .registry import AlreadyResolved, ApprovalRegistry, UnknownApproval
 
 _LOGGER = logging.getLogger(__name__)
 SOURCE = "telegram"
-NAMESPACE = "approvals_telegram"  # request id -> {"chat_id", "message_id"}
+NAMESPACE = "approvals_telegram"  # request id -> {"chat_id", "message_id", "shown"}
 _CALLBACK_PREFIX = "kiwi"
 _OUTCOMES = {
     "approved": "✅ Approved",
@@ -65,7 +64,9 @@ class TelegramConfig:
     retry_max_seconds: float = 60.0
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str], bot_token: str | None) -> TelegramConfig | None:
+    def from_environ(
+        cls, environ: Mapping[str, str], bot_token: str | None
+    ) -> TelegramConfig | None:
         """The configuration, or None when the token or the owner's chat id is missing."""
         chat = (environ.get("KIWI_TELEGRAM_CHAT_ID") or "").strip()
         if not bot_token or not chat:
@@ -114,6 +115,27 @@ def outcome_text(approval: Approval) -> str:
     return f"{prompt_text(approval)}\n\n{outcome}"
 
 
+class _RedactToken(logging.Filter):
+    """The Bot API puts the token in every URL, and httpx logs each URL: keep it out of logs."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._token in message:
+            record.msg, record.args = message.replace(self._token, "<bot token>"), ()
+        return True
+
+
+def _redact_in_logs(token: str) -> None:
+    for name in ("httpx", "telegram._bot", "telegram.ext.Updater", "telegram.ext.Application"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactToken) and f._token == token for f in logger.filters):
+            logger.addFilter(_RedactToken(token))
+
+
 class TelegramApprover:
     def __init__(
         self, config: TelegramConfig, registry: ApprovalRegistry, store: Store, bus: EventBus
@@ -124,8 +146,11 @@ class TelegramApprover:
         self._bus = bus
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._connecting: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._messages: dict[str, dict[str, int]] = dict(store.read_namespace(NAMESPACE))
+        # The prompt message of each request, and whether it shows the decision yet.
+        self._messages: dict[str, dict[str, Any]] = dict(store.read_namespace(NAMESPACE))
+        _redact_in_logs(config.bot_token)
         registry.on_requested(lambda approval: self._spawn(self._send_prompt(approval)))
         registry.on_resolved(lambda approval, _waited: self._spawn(self._show_outcome(approval)))
 
@@ -133,10 +158,22 @@ class TelegramApprover:
     def connected(self) -> bool:
         return self._app is not None
 
+    async def wait_connected(self) -> None:
+        await self._ready.wait()
+
     # ---- start and stop ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Connect in the background (never blocks or fails the hub's start)."""
+        """Connect in the background (never blocks or fails the hub's start).
+
+        Call after `ApprovalRegistry.restore()`: messages of forgotten requests are dropped.
+        """
+        stale = [rid for rid in self._messages if self._registry.get(rid) is None]
+        for request_id in stale:
+            del self._messages[request_id]
+        if stale:
+            with contextlib.suppress(sqlite3.Error):
+                self._store.write_namespace(NAMESPACE, {}, stale)
         self._connecting = asyncio.get_running_loop().create_task(self._connect())
 
     async def _connect(self) -> None:
@@ -166,10 +203,15 @@ class TelegramApprover:
                 delay = min(delay * 2, self._config.retry_max_seconds)
                 continue
             self._app = app
+            self._ready.set()
             _LOGGER.info("Telegram approvals ready (bot @%s)", app.bot.username)
             for approval in self._registry.pending():
                 if approval.request_id not in self._messages:
                     self._spawn(self._send_prompt(approval))
+            for request_id, where in list(self._messages.items()):
+                decided = self._registry.get(request_id)  # e.g. expired while Kiwi was down
+                if decided is not None and not decided.pending and not where.get("shown"):
+                    self._spawn(self._show_outcome(decided))
             return
 
     def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
@@ -194,6 +236,7 @@ class TelegramApprover:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         app, self._app = self._app, None
+        self._ready.clear()
         if app is not None:
             await _quietly_shut_down(app)
 
@@ -251,14 +294,10 @@ class TelegramApprover:
         app = self._app
         if app is None:
             return  # sent when the bot connects
-        keyboard = InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton("✅ Approve", callback_data=callback_data(True, approval.request_id)),
-                    InlineKeyboardButton("❌ Deny", callback_data=callback_data(False, approval.request_id)),
-                ]
-            ]
-        )  # fmt: skip
+        request_id = approval.request_id
+        approve = InlineKeyboardButton("✅ Approve", callback_data=callback_data(True, request_id))
+        deny = InlineKeyboardButton("❌ Deny", callback_data=callback_data(False, request_id))
+        keyboard = InlineKeyboardMarkup([[approve, deny]])
         for attempt in range(_SEND_ATTEMPTS):
             if not self._still_pending(approval.request_id):
                 return
@@ -285,27 +324,31 @@ class TelegramApprover:
                 message_id=where["message_id"],
                 reply_markup=None,
             )
-        except BadRequest as err:  # e.g. the owner deleted the message
+        except BadRequest as err:  # e.g. the owner deleted the message: it never will show it
             _LOGGER.info("Could not update the message of %s: %s", approval.request_id, err)
-        except TelegramError as err:
+        except TelegramError as err:  # try again when the bot next connects
             _LOGGER.warning("Could not update the message of %s: %s", approval.request_id, err)
+            return
+        self._store_message(approval.request_id, {**where, "shown": True})
 
     def _still_pending(self, request_id: str) -> bool:
         approval = self._registry.get(request_id)
-        return approval is not None and approval.pending and time.time() < approval.expires_at
+        return approval is not None and approval.pending
 
     def _remember(self, request_id: str, chat_id: int, message_id: int) -> None:
-        where = {"chat_id": chat_id, "message_id": message_id}
-        self._messages[request_id] = where
-        try:
-            self._store.write_namespace(NAMESPACE, {request_id: where})
-        except sqlite3.Error:
-            _LOGGER.exception("Could not store the message of approval %s", request_id)
+        self._store_message(request_id, {"chat_id": chat_id, "message_id": message_id})
         decided = self._registry.get(request_id)
         if decided is not None and not decided.pending:  # decided while the message was sent
             self._spawn(self._show_outcome(decided))
 
     # ---- helpers -------------------------------------------------------------------------------
+
+    def _store_message(self, request_id: str, where: dict[str, Any]) -> None:
+        self._messages[request_id] = where
+        try:
+            self._store.write_namespace(NAMESPACE, {request_id: where})
+        except sqlite3.Error:
+            _LOGGER.exception("Could not store the message of approval %s", request_id)
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)

@@ -51,6 +51,8 @@ def _parse(text: str) -> dict[str, Any]:
         raise FrameError("invalid_frame", 'a frame must be a JSON object like {"type": "ping"}')
     if "type" not in frame and isinstance(frame.get("t"), str):  # AstrBot's envelope
         frame["type"] = frame.pop("t")
+    if frame.get("type") == "stop":  # DESIGN.md's name for barge-in: the Interrupt shape's alias
+        frame["type"] = "interrupt"
     kind = frame.get("type")
     if not isinstance(kind, str):
         raise FrameError("missing_field", "type: every frame needs a string field 'type'")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from wyoming.audio import AudioChunk
 
-from kiwi_voice.common.audio import PcmFormat, StreamingConverter
+from kiwi_voice.hub.audio.convert import PcmConverter
 from kiwi_voice.hub.pipeline.frames import TurnFrame
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class HostSpeaker:
         self._stream = stream
         self._stopped: set[str] = set()
         self._turn: str | None = None
-        self._converter = StreamingConverter()
+        self._converter = PcmConverter(RATE)
 
     async def send_frame(self, frame: TurnFrame) -> None:
         return None
@@ -45,10 +45,8 @@ class HostSpeaker:
         if turn_id in self._stopped:
             return
         if turn_id != self._turn:
-            self._turn, self._converter = turn_id, StreamingConverter()
-        pcm = self._converter.convert(
-            chunk.audio, PcmFormat(chunk.rate, chunk.width, chunk.channels)
-        )
+            self._turn, self._converter = turn_id, PcmConverter(RATE)
+        pcm = self._converter.convert(chunk.audio, chunk.rate, chunk.width, chunk.channels)
         # A blocking write returns when the device took the audio: playback paces itself.
         await asyncio.get_running_loop().run_in_executor(None, self._stream.write, pcm)
 

@@ -20,11 +20,10 @@ from typing import Any
 from aiohttp import web
 from wyoming.audio import AudioChunk
 
-from kiwi_voice.common.audio import PcmFormat, StreamingConverter
-from kiwi_voice.common.errors import ServiceError as AudioFormatError
 from kiwi_voice.hub.pipeline import frames
 from kiwi_voice.hub.pipeline.frames import TurnFrame
 
+from .convert import PcmConverter
 from .protocol import DEFAULT_RATE, AudioMode, OutputFormat
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,11 +48,11 @@ class AudioSession:
         self.session_id = session_id
         self.options = SessionOptions()
         self._send_lock = asyncio.Lock()
-        self._input = StreamingConverter()
-        self._input_format = PcmFormat(DEFAULT_RATE, 2, 1)
+        self._input = PcmConverter(DEFAULT_RATE)
+        self._input_rate = DEFAULT_RATE
         self._carry = b""  # an odd byte left by a binary frame, completed by the next
         self._audio_turn: str | None = None  # the turn whose audio is being sent
-        self._output: StreamingConverter | None = None
+        self._output: PcmConverter | None = None
         self._stopped: set[str] = set()
         self._play_until = 0.0
 
@@ -64,9 +63,9 @@ class AudioSession:
     # ---- input ------------------------------------------------------------------------------
 
     def set_input_rate(self, rate: int) -> None:
-        if rate != self._input_format.rate:
-            self._input_format = PcmFormat(rate, 2, 1)
-            self._input = StreamingConverter()
+        if rate != self._input_rate:
+            self._input_rate = rate
+            self._input = PcmConverter(DEFAULT_RATE)
             self._carry = b""
 
     def to_engine_audio(self, pcm: bytes) -> bytes:
@@ -76,11 +75,7 @@ class AudioSession:
         self._carry = data[whole:]
         if not whole:
             return b""
-        try:
-            return self._input.convert(data[:whole], self._input_format)
-        except AudioFormatError as err:
-            _LOGGER.warning("%s: dropping audio: %s", self.label, err)
-            return b""
+        return self._input.convert(data[:whole], self._input_rate)
 
     # ---- sending ----------------------------------------------------------------------------
 
@@ -113,7 +108,7 @@ class AudioSession:
             return
         if turn_id != self._audio_turn:
             self._audio_turn = turn_id
-            self._output = StreamingConverter(PcmFormat(self.options.output_sample_rate, 2, 1))
+            self._output = PcmConverter(self.options.output_sample_rate)
             if self.options.json_frames:
                 binary = self.options.output_format == "binary"
                 await self.send_json(
@@ -127,7 +122,7 @@ class AudioSession:
                     }
                 )
         assert self._output is not None
-        pcm = self._output.convert(chunk.audio, PcmFormat(chunk.rate, chunk.width, chunk.channels))
+        pcm = self._output.convert(chunk.audio, chunk.rate, chunk.width, chunk.channels)
         if not pcm or turn_id in self._stopped:  # stopped while the frame above was sent
             return
         if self.options.output_format == "base64":

@@ -1,4 +1,4 @@
-"""WAV files in (POST /api/audio/file, `kiwi-hub feed`): any PCM WAV → 16 kHz mono s16."""
+"""WAV files in (POST /api/audio/file, `kiwi-hub feed`): PCM WAV → 16 kHz mono s16."""
 
 from __future__ import annotations
 
@@ -6,15 +6,9 @@ import io
 import wave
 from dataclasses import dataclass
 
-from kiwi_voice.common.audio import (
-    ENGINE_RATE,
-    PcmFormat,
-    float_to_pcm16,
-    pcm_to_float_mono,
-    resample,
-)
-from kiwi_voice.common.errors import ServiceError as AudioFormatError
+from .convert import MAX_CHANNELS, PcmConverter
 
+ENGINE_RATE = 16_000
 MAX_SECONDS = 300.0
 
 
@@ -25,7 +19,9 @@ class InvalidWav(ValueError):
 @dataclass(frozen=True)
 class EngineAudio:
     pcm: bytes  # 16 kHz mono s16
-    source_format: PcmFormat
+    source_rate: int
+    source_width: int
+    source_channels: int
 
     @property
     def seconds(self) -> float:
@@ -35,18 +31,17 @@ class EngineAudio:
 def read_wav(data: bytes) -> EngineAudio:
     try:
         with wave.open(io.BytesIO(data), "rb") as wav:
-            fmt = PcmFormat(wav.getframerate(), wav.getsampwidth(), wav.getnchannels())
+            rate, width, channels = wav.getframerate(), wav.getsampwidth(), wav.getnchannels()
             frames = wav.readframes(wav.getnframes())
     except (wave.Error, EOFError) as err:
         raise InvalidWav(f"not a PCM WAV file: {err}") from err
-    try:
-        fmt.check()
-        if fmt.seconds(len(frames)) > MAX_SECONDS:
-            raise InvalidWav(f"longer than {MAX_SECONDS:g} s")
-        frames = frames[: len(frames) - len(frames) % fmt.frame_bytes]
-        samples = resample(pcm_to_float_mono(frames, fmt), fmt.rate, ENGINE_RATE)
-    except AudioFormatError as err:
-        raise InvalidWav(err.text) from err
-    if samples.size == 0:
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise InvalidWav(f"{channels} channels: send mono or stereo")
+    if not 1 <= width <= 4 or not 1_000 <= rate <= 384_000:
+        raise InvalidWav(f"unsupported format: {rate} Hz, {8 * width}-bit")
+    if len(frames) / (rate * width * channels) > MAX_SECONDS:
+        raise InvalidWav(f"longer than {MAX_SECONDS:g} s")
+    pcm = PcmConverter(ENGINE_RATE).convert(frames, rate, width, channels)
+    if not pcm:
         raise InvalidWav("the file holds no audio")
-    return EngineAudio(float_to_pcm16(samples), fmt)
+    return EngineAudio(pcm, rate, width, channels)

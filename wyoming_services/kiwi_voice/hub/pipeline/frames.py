@@ -14,7 +14,14 @@ from kiwi_voice.hub.protocol import TurnMetrics
 from kiwi_voice.hub.shapes import Doc
 
 TurnRoute = Literal[
-    "homeassistant", "claude", "refusal", "apology", "blocked", "announcement", "none"
+    "homeassistant",
+    "claude",
+    "refusal",
+    "apology",
+    "blocked",
+    "announcement",
+    "approval",  # the owner answered a pending approval request by voice
+    "none",
 ]
 
 

@@ -105,6 +105,10 @@ class ApprovalGate(Protocol):
     async def request(self, speaker: Speaker, command: str, language: str) -> ApprovalResult:
         """Ask the owner whether `speaker` may run `command`; may take as long as the owner."""
 
+    async def answer_by_voice(self, speaker: Speaker, text: str) -> str | None:
+        """When `text` is the owner answering a pending request ("yes"/"no"), decide it and
+        return what to say; None when the utterance is not such an answer."""
+
 
 class RefusingApprovalGate:
     """No way to reach the owner is configured: refuse, and say why."""
@@ -117,3 +121,6 @@ class RefusingApprovalGate:
                 "and approvals are not set up yet."
             ),
         )
+
+    async def answer_by_voice(self, speaker: Speaker, text: str) -> str | None:
+        return None  # nothing is ever pending

@@ -7,7 +7,8 @@ start and stop.
     setup_pipeline(app, runtime)
 
 `build_pipeline` returns the context with the pipeline's `Controls` in place of BasicControls.
-`approvals` is the seam for guest approvals: pass a gate that asks the owner (issue 6).
+`approvals` is the seam for guest approvals: pass a gate that asks the owner (issue 6);
+`tools` are offered to Claude when the speaker may control the home (hub/approvals/tools.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from kiwi_voice.hub.audio import api as audio_api
 from kiwi_voice.hub.context import HubContext
 from kiwi_voice.hub.endpoint import Endpoint
 from kiwi_voice.hub.routing import api as conversation_api
-from kiwi_voice.hub.routing.claude import ClaudeClient
+from kiwi_voice.hub.routing.claude import ClaudeClient, ToolRunner
 from kiwi_voice.hub.routing.contexts import SpeakerContexts
 from kiwi_voice.hub.routing.router import Router
 
@@ -43,6 +44,7 @@ def build_pipeline(
     context: HubContext,
     environ: Mapping[str, str],
     approvals: ApprovalGate | None = None,
+    tools: ToolRunner | None = None,
 ) -> tuple[HubContext, PipelineRuntime]:
     settings = context.settings
     claude = None
@@ -54,7 +56,11 @@ def build_pipeline(
         _LOGGER.info("No Anthropic API key: Home Assistant's conversation agent answers everything")
     contexts = SpeakerContexts(idle_seconds=lambda: float(settings.get("context_idle_seconds")))
     router = Router(
-        homeassistant=context.homeassistant, claude=claude, souls=context.souls, contexts=contexts
+        homeassistant=context.homeassistant,
+        claude=claude,
+        souls=context.souls,
+        contexts=contexts,
+        tools=tools,
     )
     stt = SttClient(context.options.stt_uri)
     services = TurnServices(

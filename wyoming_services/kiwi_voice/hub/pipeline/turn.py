@@ -145,6 +145,10 @@ class TurnRunner:
         if not text:
             await self._say(turn, DIDNT_CATCH, "apology")
             return
+        answered = await self._s.approvals.answer_by_voice(speaker, text)
+        if answered is not None:  # the owner's "yes"/"no" to a pending approval request
+            await self._say(turn, answered, "approval")
+            return
         decision = self._s.policy.decide(speaker)
         if decision.action is Action.DROP:
             turn.route = "blocked"

@@ -3,8 +3,8 @@
 1. Home Assistant (when configured and the speaker may control the home): when it handled the
    request (`response_type` action_done, or query_answer: it knew the answer from the home's
    state), its answer is the reply.
-2. Otherwise Claude (when an API key is set) with the active soul's prompt, model and
-   temperature, and the speaker's conversation so far. The reply streams.
+2. Otherwise Claude (when an API key is set) with the active soul's prompt and model, and
+   the speaker's conversation so far. The reply streams.
 3. Without Claude, Home Assistant's answer is the reply whatever it was ("Sorry, I couldn't
    understand that" included).
 
@@ -24,7 +24,7 @@ from kiwi_voice.hub.homeassistant import HomeAssistantClient
 from kiwi_voice.hub.protocol import HomeAssistantCommandResponse
 from kiwi_voice.hub.souls import ActiveSoul
 
-from .claude import ChatMessage, ClaudeClient
+from .claude import ChatMessage, ClaudeClient, ToolRunner
 from .contexts import SpeakerContexts
 
 _LOGGER = logging.getLogger(__name__)
@@ -74,11 +74,13 @@ class Router:
         claude: ClaudeClient | None,
         souls: ActiveSoul,
         contexts: SpeakerContexts,
+        tools: ToolRunner | None = None,
     ) -> None:
         self._homeassistant = homeassistant
         self._claude = claude
         self._souls = souls
         self._contexts = contexts
+        self._tools = tools  # offered to Claude only when the speaker may control the home
 
     @property
     def claude_enabled(self) -> bool:
@@ -104,7 +106,8 @@ class Router:
                 if home_answer["response_type"] in HANDLED_BY_HOME_ASSISTANT:
                     return self._home_reply(home_answer)
         if self._claude is not None:
-            return self._claude_reply(self._claude, text, context_key)
+            tools = self._tools if allow_home_control else None
+            return self._claude_reply(self._claude, text, context_key, tools)
         if home_answer is not None:
             return self._home_reply(home_answer)
         if not allow_home_control:
@@ -118,7 +121,9 @@ class Router:
             response_type=answer["response_type"],
         )
 
-    def _claude_reply(self, claude: ClaudeClient, text: str, context_key: str) -> Reply:
+    def _claude_reply(
+        self, claude: ClaudeClient, text: str, context_key: str, tools: ToolRunner | None
+    ) -> Reply:
         soul = self._souls.current()
         model = self._souls.model_of(soul)
         messages = [*self._contexts.history(context_key), ChatMessage("user", text)]
@@ -126,7 +131,7 @@ class Router:
             model=model,
             system=soul.system_prompt,
             messages=messages,
-            temperature=soul.temperature,
+            tools=tools,
         )
         return Reply(route=Route.CLAUDE, deltas=deltas, model=model)
 

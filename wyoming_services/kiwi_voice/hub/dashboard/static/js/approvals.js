@@ -1,7 +1,7 @@
 // Pending approvals: a guest's voice command (APPROVAL_REQUESTED) or a command the assistant
 // wants to run (EXEC_APPROVAL_REQUESTED), answered with POST /api/approvals/{request_id}.
 
-import { $, el, say } from "./dom.js";
+import { $, el, say, timeOf } from "./dom.js";
 
 export class ApprovalsView {
   constructor(api) {
@@ -33,6 +33,7 @@ export class ApprovalsView {
       command: item.command ?? "",
       speaker: item.speaker ?? null,
       kind: item.kind ?? (item.speaker ? "voice" : "exec"),
+      expires_at: item.expires_at ?? null,
     });
     if (render) this.render();
   }
@@ -54,6 +55,7 @@ export class ApprovalsView {
       { dataset: { request: item.request_id } },
       el("div", {}, who, ":"),
       el("div", { class: "command" }, item.command),
+      item.expires_at ? el("div", { class: "muted small" }, `Denied automatically at ${timeOf(item.expires_at)} if unanswered.`) : null,
       el(
         "div",
         { class: "button-row" },

@@ -1,0 +1,157 @@
+"""The event stream across hub restarts: unavailable and back, no event lost, logged once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import aiohttp
+import pytest
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.const import CONF_TOKEN, STATE_UNAVAILABLE
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import async_capture_events
+
+from custom_components.kiwi.const import DOMAIN, KIWI_EVENT
+from tests.ha.kiwi_common import (
+    TEST_ENTRY_ID,
+    entry_for,
+    hub_client_for,
+    setup_entry,
+    wait_for,
+    wait_for_state,
+)
+from tests.support.hub_process import HubProcess, restart_hub, start_hub
+
+STATE = "sensor.kiwi_assistant_state"
+SOUL = "sensor.kiwi_active_soul"
+EVENTS = "event.kiwi_voice_events"
+
+
+@pytest.fixture(autouse=True)
+def quick_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry every fraction of a second (a real hub restart takes about one)."""
+    monkeypatch.setattr("custom_components.kiwi.coordinator.RECONNECT_INITIAL_DELAY", 0.1)
+    monkeypatch.setattr("custom_components.kiwi.coordinator.RECONNECT_MAX_DELAY", 0.3)
+
+
+async def test_no_event_lost_across_a_restart(
+    hass: HomeAssistant,
+    start_kiwi_hub: Callable[..., HubProcess],
+    hub_session: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Events that happen while Home Assistant cannot reach the hub arrive after it reconnects.
+
+    The hub is stopped; the same hub (same data, so the same event log) runs for a while on
+    another port where Home Assistant does not look, and things happen there; then it comes
+    back on its own port. Home Assistant resumes with ?since and gets them all, once, in order.
+    """
+    hub = start_kiwi_hub()
+    entry = await setup_entry(hass, entry_for(hub))
+    await wait_for_state(hass, SOUL, "Default")
+    bus_events = async_capture_events(hass, KIWI_EVENT)
+    reported: list[str] = []
+
+    def record(event: Event[EventStateChangedData]) -> None:
+        new_state = event.data["new_state"]
+        if event.data["entity_id"] == EVENTS and new_state is not None:
+            reported.append(new_state.attributes.get("event_type", new_state.state))
+
+    hass.bus.async_listen("state_changed", record)
+
+    hub.stop()
+    await wait_for_state(hass, STATE, STATE_UNAVAILABLE)
+
+    elsewhere = start_hub(hub.data_dir, speaker=False)
+    try:
+        client = hub_client_for(elsewhere, hub_session)
+        await client.set_soul("comedian")
+        await client.set_language("de")
+        await client.reset_context()
+    finally:
+        elsewhere.stop()
+    assert not [e for e in bus_events if e.data["type"] == "SOUL_CHANGED"]
+
+    restart_hub(hub)
+    await wait_for_state(hass, SOUL, "Comedian")
+    await wait_for_state(hass, STATE, "idle")
+
+    missed = [e.data for e in bus_events if e.data["replayed"]]
+    assert [e["type"] for e in missed if e["type"] != "HUB_STOPPING"] == [
+        "SOUL_CHANGED",
+        "CONFIG_CHANGED",
+        "CONTEXT_RESET",
+    ]
+    seqs = [e.data["seq"] for e in bus_events]
+    assert seqs == sorted(set(seqs)), "an event came twice or out of order"
+    # The event entity was available again in time to report what was replayed.
+    assert "soul_changed" in reported
+    assert "context_reset" in reported
+
+    assert caplog.text.count("Lost the connection to the Kiwi hub") == 1
+    assert caplog.text.count("Reconnected to the Kiwi hub") == 1
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_unreachable_hub_raises_a_repair_until_it_is_back(
+    hass: HomeAssistant,
+    start_kiwi_hub: Callable[..., HubProcess],
+    issue_registry: ir.IssueRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a while without the hub a repair issue says so; reconnecting closes it."""
+    monkeypatch.setattr(
+        "custom_components.kiwi.coordinator.UNREACHABLE_ISSUE_DELAY", timedelta(seconds=0.2)
+    )
+    hub = start_kiwi_hub()
+    entry = await setup_entry(hass, entry_for(hub))
+    issue_id = f"hub_unreachable_{TEST_ENTRY_ID}"
+
+    hub.stop()
+    await wait_for(
+        hass, lambda: issue_registry.async_get_issue(DOMAIN, issue_id) is not None, "no issue"
+    )
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders == {"url": hub.base_url, "minutes": "0"}
+
+    restart_hub(hub)
+    await wait_for(
+        hass, lambda: issue_registry.async_get_issue(DOMAIN, issue_id) is None, "issue stayed"
+    )
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_new_token_while_running_starts_reauth(
+    hass: HomeAssistant, start_kiwi_hub: Callable[..., HubProcess]
+) -> None:
+    """The hub comes back with a new token: reauth asks for it, and the entry works again."""
+    hub = start_kiwi_hub()
+    entry = await setup_entry(hass, entry_for(hub))
+    old_token = hub.token
+
+    hub.stop()
+    (hub.data_dir / "api_token").unlink()  # the hub makes a new token at start
+    restart_hub(hub)
+    assert hub.token != old_token
+
+    def reauth_flows() -> list[str]:
+        return [
+            flow["flow_id"]
+            for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+            if flow["context"]["source"] == SOURCE_REAUTH
+        ]
+
+    await wait_for(hass, lambda: bool(reauth_flows()), "no reauth flow")
+    result = await hass.config_entries.flow.async_configure(
+        reauth_flows()[0], {CONF_TOKEN: hub.token}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.data[CONF_TOKEN] == hub.token
+    await hass.config_entries.async_unload(entry.entry_id)

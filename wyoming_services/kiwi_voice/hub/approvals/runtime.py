@@ -1,0 +1,28 @@
+"""The approval parts as the HTTP handlers find them (`request.app[APPROVALS_KEY]`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from .followup import ApprovedWork, FollowUp
+from .gate import OwnerApprovalGate
+from .ha_actions import HomeAssistantActions
+from .registry import ApprovalRegistry
+from .telegram import TelegramApprover
+from .tools import HomeAssistantTools
+
+
+@dataclass(kw_only=True)
+class ApprovalsRuntime:
+    registry: ApprovalRegistry
+    gate: OwnerApprovalGate
+    tools: HomeAssistantTools
+    actions: HomeAssistantActions
+    work: ApprovedWork
+    followup: FollowUp
+    telegram: TelegramApprover | None
+
+
+APPROVALS_KEY = web.AppKey("kiwi_approvals", ApprovalsRuntime)
