@@ -64,7 +64,13 @@ class KiwiConversationEntity(KiwiEntity, conversation.ConversationEntity):
         chat_log.async_add_assistant_content_without_tools(
             conversation.AssistantContent(agent_id=self.entity_id, content=reply.response)
         )
-        return conversation.async_get_result_from_chat_log(user_input, chat_log)
+        result = conversation.async_get_result_from_chat_log(user_input, chat_log)
+        if reply.response_type == "error":
+            # Home Assistant's own agent did not understand; Kiwi passed its answer on.
+            result.response.async_set_error(
+                intent.IntentResponseErrorCode.NO_INTENT_MATCH, reply.response
+            )
+        return result
 
     async def _async_error_result(
         self,

@@ -188,7 +188,11 @@ async def hub(
     context = build_context(options, environ)
     approvals = build_approvals(context, environ)
     context, runtime = build_pipeline(
-        context, environ, approvals=approvals.gate, tools=approvals.tools
+        context,
+        environ,
+        approvals=approvals.gate,
+        tools=approvals.tools,
+        speakers=approvals.speakers,
     )
     app = build_app(context, (*PIPELINE_ENDPOINTS, *APPROVAL_ENDPOINTS))
     setup_pipeline(app, runtime)
@@ -299,10 +303,37 @@ async def test_only_the_owners_voice_answers(hub: Hub) -> None:
     hub.say(COMMAND, GUEST_VOICE)
     first = await hub.event("APPROVAL_REQUESTED")
     await hub.runtime.pipeline.wake(hub.sink, "wake_word")
-    # The guest's own "yes" is a request of the guest's, not an answer.
-    hub.say("yes", GUEST_VOICE)
+    # The guest's own yes is a request of the guest's, not an answer.
+    hub.say("Yes, go ahead, I approve it.", GUEST_VOICE)
     requests = await _until(lambda: hub.payloads("APPROVAL_REQUESTED")[1:])
-    assert requests[0]["command"] == "yes"
+    assert requests[0]["command"] == "Yes, go ahead, I approve it."
     pending = [a.request_id for a in hub.approvals.registry.pending()]
     assert pending == [first["request_id"], requests[0]["request_id"]]
     assert hub.payloads("APPROVAL_RESOLVED") == []
+
+
+async def test_unknown_voice_is_learned_as_a_guest_after_enough_samples(hub: Hub) -> None:
+    settings = hub.runtime.context.settings
+    settings.update({"auto_learn_guests": True, "auto_learn_samples": 3})
+    newcomer = "en-us+f4"  # enrolled nowhere
+    sentences = (
+        "Good evening, what a lovely house you have here.",
+        "I am visiting for the weekend with my family.",
+        "Could you tell me what the weather will be tomorrow?",
+    )
+    learner = hub.approvals.speakers
+    names = []
+    for sentence in sentences:
+        audio = PcmAudio(rate=16_000, width=2, channels=1, data=voice(sentence, newcomer))
+        names.append((await learner.identify(audio))["name"])
+    # Two samples: still unknown to the policy; the third makes the voice a guest.
+    assert names == [None, None, "Guest 1"]
+    client = SpeakersClient(hub.runtime.context.options.speaker_uri)
+    learned = [p for p in await client.list_profiles() if p["auto_learned"]]
+    assert [(p["name"], p["priority"], p["sample_count"]) for p in learned] == [("Guest 1", 2, 3)]
+    try:
+        hub.say(COMMAND, newcomer)
+        requested = await hub.event("APPROVAL_REQUESTED")
+        assert (requested["speaker"], requested["command"]) == ("Guest 1", COMMAND)
+    finally:
+        await client.delete(learned[0]["id"])

@@ -31,7 +31,7 @@ from tests.support.hub_process import HubProcess, start_hub
 
 pytestmark = pytest.mark.timeout(180)
 
-EXAMPLES = 120
+EXAMPLES = 200
 ANSWER_WAIT_S = 10.0
 CLOSE_TOO_BIG = 1009
 # Codes of a frame the hub could not use (hub/errors.py, hub/audio/api.py, hub/api/events.py).

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 from homeassistant.components import conversation
+from homeassistant.components.homeassistant.exposed_entities import async_expose_entity
 from homeassistant.const import Platform
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -67,6 +68,8 @@ async def test_command_through_kiwi(
     await hub_client_for(hub, hub_session).update_config({"homeassistant_url": home_assistant_url})
     entry = await setup_entry(hass, entry_for(hub))
 
+    async_expose_entity(hass, conversation.DOMAIN, "input_boolean.kitchen_light", True)
+
     result = await ask(hass, "turn on the kitchen light")
 
     assert hass.states.get("input_boolean.kitchen_light").state == "on"
@@ -75,6 +78,26 @@ async def test_command_through_kiwi(
     follow_up = await ask(hass, "turn off the kitchen light", result.conversation_id)
     assert follow_up.conversation_id == result.conversation_id
     assert hass.states.get("input_boolean.kitchen_light").state == "off"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_home_assistant_did_not_understand(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_access_token: str,
+    start_kiwi_hub: Callable[..., HubProcess],
+    hub_session: aiohttp.ClientSession,
+) -> None:
+    """Home Assistant's agent answered with an error: Assist gets it as an error."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    assert await async_setup_component(hass, "http", {})
+    home_assistant_url = str((await hass_client()).make_url("/")).rstrip("/")
+    hub = start_kiwi_hub(env={"KIWI_HA_TOKEN": hass_access_token})
+    await hub_client_for(hub, hub_session).update_config({"homeassistant_url": home_assistant_url})
+    entry = await setup_entry(hass, entry_for(hub))
+    result = await ask(hass, "turn on the hovercraft")
+    assert result.response.response_type is intent.IntentResponseType.ERROR
+    assert result.response.speech["plain"]["speech"]
     await hass.config_entries.async_unload(entry.entry_id)
 
 

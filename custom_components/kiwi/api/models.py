@@ -255,6 +255,9 @@ class ConversationReply:
 
     response: str
     conversation_id: str | None = None
+    route: str | None = None
+    # Home Assistant's response_type when it answered ("error" when it did not understand).
+    response_type: str | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ConversationReply:
@@ -262,4 +265,6 @@ class ConversationReply:
         return cls(
             response=str(data.get("response") or ""),
             conversation_id=_optional_str(data.get("conversation_id")),
+            route=_optional_str(data.get("route")),
+            response_type=_optional_str(data.get("response_type")),
         )

@@ -108,11 +108,14 @@ class EngineExecutor:
         try:
             while True:
                 try:
-                    kind, value = await asyncio.wait_for(handoff.get(), _CANCEL_POLL_S)
-                except TimeoutError:
-                    if cancelled is not None and cancelled():
-                        return
-                    continue
+                    kind, value = handoff.get_nowait()
+                except asyncio.QueueEmpty:
+                    try:
+                        kind, value = await asyncio.wait_for(handoff.get(), _CANCEL_POLL_S)
+                    except TimeoutError:
+                        if cancelled is not None and cancelled():
+                            return
+                        continue
                 if kind == _DONE:
                     break
                 if kind == _ERROR:

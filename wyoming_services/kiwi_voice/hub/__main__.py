@@ -30,7 +30,11 @@ async def serve(options: HubOptions, environ: Mapping[str, str]) -> int:
     context = build_context(options, environ)
     approvals = build_approvals(context, environ)
     context, pipeline = build_pipeline(
-        context, environ, approvals=approvals.gate, tools=approvals.tools
+        context,
+        environ,
+        approvals=approvals.gate,
+        tools=approvals.tools,
+        speakers=approvals.speakers,
     )
     app = build_app(context, (*PIPELINE_ENDPOINTS, *APPROVAL_ENDPOINTS))
     setup_pipeline(app, pipeline)

@@ -340,6 +340,8 @@ def _exact_type(expected: type) -> Callable[[Any], Any]:
     """JSON types without Python's coercions: True is not an integer, "1" is not a number."""
 
     def check(value: Any) -> Any:
+        if expected is int and isinstance(value, float) and value.is_integer():
+            return int(value)  # JSON has one number type: JSON Schema's integer includes 22.0
         ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
         if expected is float:
             ok = isinstance(value, int | float) and not isinstance(value, bool)

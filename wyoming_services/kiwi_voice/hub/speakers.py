@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import voluptuous as vol
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -66,6 +66,12 @@ _PROFILE_KEYS = (
 )
 
 
+class SpeakerIdentifier(Protocol):
+    """Who is speaking: what a voice turn needs (SpeakersClient, or a wrapper around it)."""
+
+    async def identify(self, audio: PcmAudio) -> SpeakerIdentifiedResponse: ...
+
+
 class SpeakersClient:
     def __init__(self, uri: str, read_timeout: float = 60.0) -> None:
         self.uri = uri
@@ -101,9 +107,16 @@ class SpeakersClient:
         return str(data.get("id", speaker_id))
 
     async def enroll(
-        self, audio: PcmAudio, name: str | None, priority: int | None, speaker_id: str | None
+        self,
+        audio: PcmAudio,
+        name: str | None,
+        priority: int | None,
+        speaker_id: str | None,
+        auto_learned: bool = False,
     ) -> SpeakerEnrolledResponse:
         request: dict[str, Any] = {}
+        if auto_learned:  # a voice Kiwi learned by itself (approvals/guest_learning.py)
+            request["auto_learned"] = True
         if name is not None:
             request["name"] = name
         if priority is not None:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from .followup import ApprovedWork, FollowUp
 from .gate import OwnerApprovalGate
+from .guest_learning import LearningSpeakers
 from .ha_actions import HomeAssistantActions
 from .registry import ApprovalRegistry
 from .telegram import TelegramApprover
@@ -23,6 +24,7 @@ class ApprovalsRuntime:
     work: ApprovedWork
     followup: FollowUp
     telegram: TelegramApprover | None
+    speakers: LearningSpeakers  # voice turns identify through it (learns unknown voices)
 
 
 APPROVALS_KEY = web.AppKey("kiwi_approvals", ApprovalsRuntime)

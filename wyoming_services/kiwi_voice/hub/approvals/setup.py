@@ -3,7 +3,11 @@
     context = build_context(options, environ)
     approvals = build_approvals(context, environ)
     context, pipeline = build_pipeline(
-        context, environ, approvals=approvals.gate, tools=approvals.tools
+        context,
+        environ,
+        approvals=approvals.gate,
+        tools=approvals.tools,
+        speakers=approvals.speakers,
     )
     app = build_app(context, (*PIPELINE_ENDPOINTS, *APPROVAL_ENDPOINTS))
     setup_pipeline(app, pipeline)
@@ -27,6 +31,7 @@ from kiwi_voice.hub.pipeline.runtime import PipelineRuntime
 from . import api
 from .followup import ApprovedWork, FollowUp
 from .gate import OwnerApprovalGate
+from .guest_learning import LearningSpeakers
 from .ha_actions import HomeAssistantActions
 from .registry import ApprovalRegistry
 from .runtime import APPROVALS_KEY, ApprovalsRuntime
@@ -58,6 +63,7 @@ def build_approvals(context: HubContext, environ: Mapping[str, str]) -> Approval
         work=work,
         followup=FollowUp(registry, work),
         telegram=telegram,
+        speakers=LearningSpeakers(context.speakers, context.settings),
     )
 
 

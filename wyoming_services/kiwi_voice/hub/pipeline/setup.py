@@ -8,7 +8,9 @@ start and stop.
 
 `build_pipeline` returns the context with the pipeline's `Controls` in place of BasicControls.
 `approvals` is the seam for guest approvals: pass a gate that asks the owner (issue 6);
-`tools` are offered to Claude when the speaker may control the home (hub/approvals/tools.py).
+`tools` are offered to Claude when the speaker may control the home (hub/approvals/tools.py);
+`speakers` identifies voices in turns (default: kiwi-speaker as is; approvals/guest_learning.py
+wraps it to learn unknown voices as guests).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from kiwi_voice.hub.routing import api as conversation_api
 from kiwi_voice.hub.routing.claude import ClaudeClient, ToolRunner
 from kiwi_voice.hub.routing.contexts import SpeakerContexts
 from kiwi_voice.hub.routing.router import Router
+from kiwi_voice.hub.speakers import SpeakerIdentifier
 
 from .controls import PipelineControls
 from .engine import Pipeline
@@ -45,6 +48,7 @@ def build_pipeline(
     environ: Mapping[str, str],
     approvals: ApprovalGate | None = None,
     tools: ToolRunner | None = None,
+    speakers: SpeakerIdentifier | None = None,
 ) -> tuple[HubContext, PipelineRuntime]:
     settings = context.settings
     claude = None
@@ -69,7 +73,7 @@ def build_pipeline(
         settings=settings,
         souls=context.souls,
         stt=stt,
-        speakers=context.speakers,
+        speakers=speakers or context.speakers,
         tts=context.tts,
         router=router,
         policy=SpeakerPolicy(settings),

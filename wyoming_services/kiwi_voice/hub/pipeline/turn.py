@@ -31,7 +31,7 @@ from kiwi_voice.hub.events import EventBus
 from kiwi_voice.hub.routing.router import Reply, Route, Router
 from kiwi_voice.hub.settings import SettingsStore
 from kiwi_voice.hub.souls import ActiveSoul
-from kiwi_voice.hub.speakers import PcmAudio, SpeakersClient
+from kiwi_voice.hub.speakers import PcmAudio, SpeakerIdentifier
 from kiwi_voice.hub.state import AssistantState, StateMachine
 from kiwi_voice.hub.tts import TtsClient
 
@@ -104,7 +104,7 @@ class TurnServices:
     settings: SettingsStore
     souls: ActiveSoul
     stt: SttClient
-    speakers: SpeakersClient
+    speakers: SpeakerIdentifier
     tts: TtsClient
     router: Router
     policy: SpeakerPolicy
