@@ -261,7 +261,10 @@ def _three_seconds(voice: str, text: str) -> bytes:
     return clip
 
 
-async def _identify_round_trips(port: int, clips: list[bytes]) -> list[float]:
+async def _identify_round_trips(
+    port: int, clips: list[bytes], rounds: int = IDENTIFY_ROUNDS
+) -> list[float]:
+    """Enrol two voices, then identify `rounds` clips; the wall time of each identify."""
     from wyoming.audio import AudioChunk, AudioStart, AudioStop
     from wyoming.client import AsyncTcpClient
     from wyoming.event import Event
@@ -284,7 +287,7 @@ async def _identify_round_trips(port: int, clips: list[bytes]) -> list[float]:
         kind, _ = await request(Event("speaker-enroll", {"name": f"voice {index}"}), clip)
         assert kind == "speaker-enrolled", kind
     times = []
-    for round_index in range(IDENTIFY_ROUNDS):
+    for round_index in range(rounds):
         kind, seconds = await request(
             Event("speaker-identify", {}), clips[round_index % len(clips)]
         )
@@ -311,11 +314,14 @@ def _bench_speaker(log_dir: Path) -> dict[str, Any]:
 
     started = time.monotonic()
     service = start_service(
-        "kiwi-speaker", ["--db", str(log_dir / "speakers.db")], log_dir / "s.log"
+        "kiwi-speaker", ["--db", str(log_dir / "speakers.db")], log_dir / "kiwi-speaker.log"
     )
     try:
         listening_s = time.monotonic() - started
+        asyncio.run(_identify_round_trips(service.port, clips, rounds=1))  # after warm-up
+        cpu_before = _cpu_seconds(service.process.pid)
         times = asyncio.run(_identify_round_trips(service.port, clips))
+        server_cpu = _cpu_seconds(service.process.pid) - cpu_before
         warm_line = next((ln for ln in service.log().splitlines() if "warm in" in ln), "")
     finally:
         service.stop()
@@ -329,14 +335,18 @@ def _bench_speaker(log_dir: Path) -> dict[str, Any]:
     encoder = VoiceEncoder(weights)
     encoder.warm_up()
     floats = [np.frombuffer(c, dtype="<i2").astype(np.float32) / 32768 for c in clips]
-    embed_times = []
+    wall_times, cpu_times = [], []
     for index in range(IDENTIFY_ROUNDS):
-        begun = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.thread_time()  # torch runs in this thread
         encoder.embed(floats[index % len(floats)])
-        embed_times.append(time.perf_counter() - begun)
+        cpu_times.append(time.thread_time() - cpu)
+        wall_times.append(time.perf_counter() - wall)
+    requests = IDENTIFY_ROUNDS + 2  # two enrolments per round-trip run
     return {
-        "identify_round_trip_3s_clip": _percentiles(times),
-        "embedding_3s_clip_in_process": _percentiles(embed_times),
+        "identify_round_trip_3s_clip_wall": _percentiles(times),
+        "service_cpu_ms_per_request": round(1000 * server_cpu / requests, 1),
+        "embedding_3s_clip_in_process_wall": _percentiles(wall_times),
+        "embedding_3s_clip_in_process_cpu": _percentiles(cpu_times),
         "service_listening_after_s": round(listening_s, 2),
         "warm_up_log": warm_line.split(": ", 1)[-1],
     }

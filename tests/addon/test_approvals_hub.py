@@ -302,5 +302,13 @@ async def _until(read: Any, timeout_s: float = 15.0) -> Any:
     raise TimeoutError("condition not met")
 
 
+def test_the_bot_token_stays_out_of_the_log(hub: HubProcess, telegram: FakeTelegram) -> None:
+    log = hub.log()
+    assert "Telegram approvals ready (bot @kiwi_test_bot)" in log
+    assert telegram.token not in log
+    assert telegram.token.split(":")[1] not in log
+
+
 def test_every_approvals_operation_was_exercised(contract: OpenApiContract) -> None:
+    contract.check_document()
     assert contract.unseen_successes(("approvals",)) == []

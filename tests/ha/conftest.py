@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from unittest.mock import patch
 
@@ -23,7 +22,14 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.kiwi import PLATFORMS
 from custom_components.kiwi.api import KiwiClient
-from tests.ha.kiwi_common import SPEAKER_VOICES, enroll, entry_for, hub_client_for, setup_entry
+from tests.ha.kiwi_common import (
+    SPEAKER_VOICES,
+    WyomingServices,
+    enroll,
+    entry_for,
+    hub_client_for,
+    setup_entry,
+)
 from tests.support.hub_process import HubProcess, start_hub, start_speaker_service
 from tests.support.offline_models import (
     PIPER_VOICE_NAME,
@@ -45,19 +51,16 @@ def sockets_allowed() -> Iterator[None]:
         pytest_socket.disable_socket(allow_unix_socket=True)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register this directory's marker."""
+    config.addinivalue_line(
+        "markers", "fresh_hub: the test gets a new hub instead of the session's (snapshots)"
+    )
+
+
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/kiwi (it overrides HA core's legacy `kiwi` lock)."""
-
-
-@dataclass(frozen=True)
-class WyomingServices:
-    """The four services behind the session's hub."""
-
-    tts: ServiceProcess
-    wake: ServiceProcess
-    stt: ServiceProcess
-    speaker: ServiceProcess
 
 
 @pytest.fixture(scope="session")
@@ -99,19 +102,24 @@ def kiwi_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WyomingS
         service.stop()
 
 
+def start_full_hub(data_dir: Path, services: WyomingServices) -> HubProcess:
+    """A hub with all four Wyoming services behind it: the whole voice pipeline."""
+    return start_hub(
+        data_dir,
+        speaker=services.speaker,
+        tts_uri=services.tts.uri,
+        args=["--wake-uri", services.wake.uri, "--stt-uri", services.stt.uri],
+    )
+
+
 @pytest.fixture(scope="session")
 def kiwi_hub_process(
     tmp_path_factory: pytest.TempPathFactory,
     kiwi_services: WyomingServices,
 ) -> Iterator[HubProcess]:
-    """The session's hub, with all four Wyoming services behind it: the whole voice pipeline."""
+    """The session's hub."""
     with sockets_allowed():
-        hub = start_hub(
-            tmp_path_factory.mktemp("kiwi-hub"),
-            speaker=kiwi_services.speaker,
-            tts_uri=kiwi_services.tts.uri,
-            args=["--wake-uri", kiwi_services.wake.uri, "--stt-uri", kiwi_services.stt.uri],
-        )
+        hub = start_full_hub(tmp_path_factory.mktemp("kiwi-hub"), kiwi_services)
     yield hub
     hub.stop(stop_speaker=False)
 
@@ -124,14 +132,30 @@ async def hub_session(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSessi
 
 
 @pytest.fixture
-async def kiwi_hub(kiwi_hub_process: HubProcess, hub_session: aiohttp.ClientSession) -> HubProcess:
-    """The session's hub, back in its initial state: default soul, English, no speakers."""
-    client = hub_client_for(kiwi_hub_process, hub_session)
+async def kiwi_hub(
+    request: pytest.FixtureRequest,
+    kiwi_hub_process: HubProcess,
+    kiwi_services: WyomingServices,
+    hub_session: aiohttp.ClientSession,
+    tmp_path: Path,
+) -> AsyncIterator[HubProcess]:
+    """The session's hub, back in its initial state: default soul, English, no speakers.
+
+    Tests marked `fresh_hub` (snapshots: nothing a test before left behind may show, such as
+    the last turn's metrics) get a hub of their own in front of the same services.
+    """
+    if request.node.get_closest_marker("fresh_hub") is None:
+        hub = kiwi_hub_process
+    else:
+        hub = start_full_hub(tmp_path / "fresh-hub", kiwi_services)
+    client = hub_client_for(hub, hub_session)
     await client.set_soul("default")
     await client.set_language("en")
     for profile in await client.speakers():
         await client.delete_speaker(profile.id)
-    return kiwi_hub_process
+    yield hub
+    if hub is not kiwi_hub_process:
+        hub.stop(stop_speaker=False)
 
 
 @pytest.fixture

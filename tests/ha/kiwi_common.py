@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import aiohttp
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN
@@ -18,6 +19,18 @@ from custom_components.kiwi.api import KiwiClient
 from custom_components.kiwi.const import DOMAIN
 from tests.support.hub_process import HubProcess
 from tests.support.speech import espeak_wav
+from tests.support.wyoming_process import ServiceProcess
+
+
+@dataclass(frozen=True)
+class WyomingServices:
+    """The four services behind the session's hub."""
+
+    tts: ServiceProcess
+    wake: ServiceProcess
+    stt: ServiceProcess
+    speaker: ServiceProcess
+
 
 TEST_UNIQUE_ID = "kiwi-test-hub"
 TEST_ENTRY_ID = "01KIWITESTENTRY0000000000"

@@ -21,6 +21,7 @@ def platforms() -> list[Platform]:
     return [Platform.BINARY_SENSOR]
 
 
+@pytest.mark.fresh_hub
 async def test_binary_sensors(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,

@@ -32,6 +32,7 @@ async def press(hass: HomeAssistant, entity_id: str) -> None:
     )
 
 
+@pytest.mark.fresh_hub
 async def test_buttons(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,

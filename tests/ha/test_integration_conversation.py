@@ -40,6 +40,7 @@ async def ask(hass: HomeAssistant, text: str, conversation_id: str | None = None
     )
 
 
+@pytest.mark.fresh_hub
 async def test_conversation_entity(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,

@@ -24,6 +24,7 @@ def platforms() -> list[Platform]:
     return [Platform.EVENT]
 
 
+@pytest.mark.fresh_hub
 async def test_event_entity(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,

@@ -40,6 +40,7 @@ async def select(hass: HomeAssistant, entity_id: str, option: str) -> None:
     )
 
 
+@pytest.mark.fresh_hub
 async def test_selects(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,

@@ -30,6 +30,7 @@ def platforms() -> list[Platform]:
     return [Platform.SWITCH]
 
 
+@pytest.mark.fresh_hub
 @pytest.mark.parametrize("hub_speakers", [["Alice", "Bob"]])
 async def test_switches(
     hass: HomeAssistant,

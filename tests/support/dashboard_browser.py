@@ -1,8 +1,9 @@
 """Browser tests of the dashboard: Debian's chromium driven by playwright, behind a fake HA Ingress.
 
-`IngressProxy` is a small aiohttp reverse proxy (in its own thread) that serves the hub under
-`/api/hassio_ingress/<id>/` and adds the `X-Ingress-Path` header, as Home Assistant's Supervisor
-does; it forwards WebSockets too and records the query of each one (tests check `since`).
+`IngressProxy` is a small aiohttp reverse proxy (a `BackgroundServer` thread) that serves the
+hub under `/api/hassio_ingress/<id>/` and adds the `X-Ingress-Path` header, as Home Assistant's
+Supervisor does; it forwards WebSockets too and records the query of each one (tests check
+`since`).
 `launch_chromium` starts the browser with the flags the machine needs, optionally with a WAV file
 as the microphone.
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
 from tests.support.cache import REPO_ROOT
-from tests.support.ports import free_port
+from tests.support.threaded_server import BackgroundServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = (
@@ -71,10 +71,7 @@ class IngressProxy:
     upstream: str  # http://127.0.0.1:<hub port>
     ingress_id: str = "XYZ"
     websocket_queries: list[tuple[str, dict[str, str]]] = field(default_factory=list)
-    port: int = 0
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
-    _runner: web.AppRunner | None = None
+    _server: BackgroundServer | None = None
     _session: aiohttp.ClientSession | None = None
 
     @property
@@ -84,49 +81,29 @@ class IngressProxy:
     @property
     def url(self) -> str:
         """The page's address, with the trailing slash Ingress always uses."""
-        return f"http://127.0.0.1:{self.port}{self.prefix}/"
+        assert self._server is not None, "start() first"
+        return f"{self._server.url}{self.prefix}/"
 
     def start(self) -> IngressProxy:
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            try:
-                self._loop.run_until_complete(self._start())
-            except BaseException as err:
-                failure.append(err)
-                ready.set()
-                return
-            ready.set()
-            self._loop.run_forever()
-            self._loop.run_until_complete(self._cleanup())
-            self._loop.close()
-
-        self._thread = threading.Thread(target=run, name="ingress-proxy", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if failure:
-            raise failure[0]
+        self._server = BackgroundServer(self._app)
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
+        if self._server is not None:
+            self._server.stop()
 
-    async def _start(self) -> None:
-        self._session = aiohttp.ClientSession(auto_decompress=True)
+    def _app(self) -> web.Application:
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_route("*", self.prefix + "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        self.port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        app.on_startup.append(self._open_session)
+        app.on_cleanup.append(self._close_session)
+        return app
 
-    async def _cleanup(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    async def _open_session(self, _app: web.Application) -> None:
+        self._session = aiohttp.ClientSession()
+
+    async def _close_session(self, _app: web.Application) -> None:
         if self._session is not None:
             await self._session.close()
 

@@ -88,6 +88,7 @@ class FakeAnthropic:
     abandoned_streams: int = 0  # the client went away before the end (e.g. a barge-in)
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _released: threading.Event = field(default_factory=threading.Event)
+    _held: int = 0
     _server: BackgroundServer | None = None
 
     @property
@@ -104,8 +105,10 @@ class FakeAnthropic:
             self._server.stop()
 
     def release(self) -> None:
-        """Let held streams go on (see `hold_after_tokens`); later streams hold again."""
-        self._released.set()
+        """Let a held stream go on (see `hold_after_tokens`); nothing held: nothing happens."""
+        with self._lock:
+            if self._held:
+                self._released.set()
 
     def wait_abandoned(self, at_least: int, wait_s: float = 10.0) -> bool:
         """Block until `at_least` streams were abandoned by their client (call in a thread)."""
@@ -234,10 +237,16 @@ class FakeAnthropic:
             await send("content_block_stop", {"type": "content_block_stop", "index": position})
 
     async def _hold(self) -> None:
+        with self._lock:
+            self._held += 1
         loop = asyncio.get_running_loop()
-        while not await loop.run_in_executor(None, self._released.wait, 0.1):
-            pass
-        self._released.clear()
+        try:
+            while not await loop.run_in_executor(None, self._released.wait, 0.1):
+                pass
+        finally:
+            with self._lock:
+                self._held -= 1
+                self._released.clear()
 
 
 def _bearer(request: web.Request) -> str | None:

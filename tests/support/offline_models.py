@@ -108,6 +108,14 @@ def piper_voice_path() -> Path:
     return cached_dir(_piper_entry(), tiny_piper.build_piper_voice) / voice_file
 
 
+def piper_bench_voice_path() -> Path:
+    """The benchmark voice (same tones, realistic compute per phoneme; see `tiny_piper`)."""
+    entry = f"piper-bench-{recipe_key(_SUPPORT_DIR / 'tiny_piper.py')}"
+    return cached_dir(entry, tiny_piper.build_piper_bench_voice) / (
+        f"{tiny_piper.BENCH_VOICE_NAME}.onnx"
+    )
+
+
 def openwakeword_wheel() -> Path:
     """The openwakeword 0.5.1 wheel, the last release that carries its pretrained models."""
     configured = os.environ.get(WHEEL_ENV)

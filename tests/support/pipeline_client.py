@@ -78,9 +78,7 @@ class AudioClient:
             if pace_s:
                 await asyncio.sleep(pace_s)
 
-    async def wait(
-        self, predicate: Callable[[Received], bool], wait_s: float = WAIT_S
-    ) -> Received:
+    async def wait(self, predicate: Callable[[Received], bool], wait_s: float = WAIT_S) -> Received:
         async with self._changed:
             await asyncio.wait_for(
                 self._changed.wait_for(lambda: any(predicate(r) for r in self.received)), wait_s

@@ -16,6 +16,13 @@ from pathlib import Path
 from typing import Any
 
 VOICE_NAME = "en_US-kiwi_test-x_low"
+# The benchmark voice: the same tones plus dense work per phoneme, so synthesis costs about what a
+# real piper "medium" voice costs on a CPU (a real-time factor near 0.1) and sentence streaming
+# can show its effect. Tests use the free VOICE_NAME voice.
+BENCH_VOICE_NAME = "en_US-kiwi_bench-medium"
+BENCH_FRAMES_PER_PHONEME = 64
+BENCH_HIDDEN = 256
+BENCH_LAYERS = 4
 SAMPLE_RATE = 16000
 HOP_LENGTH = 256  # samples per phoneme id at length_scale 1.0, as real piper voices
 NUM_SYMBOLS = 256
@@ -26,7 +33,48 @@ _OPSET = 17
 _IR_VERSION = 8  # understood by every onnxruntime that piper-tts 1.8 runs on
 
 
-def _graph() -> Any:
+def _dense_work_nodes(layers: int) -> tuple[list[Any], list[Any]]:
+    """Nodes that burn realistic compute per phoneme and add exactly zero to the output.
+
+    `frequency_3d` [1, T, 1] is expanded to [1, T, FRAMES, HIDDEN] and pushed through `layers`
+    MatMul+Tanh steps; the result is summed, multiplied by zero and added to the waveform, so
+    onnxruntime has to compute it but the audio is the same as the free voice's.
+    """
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(7)
+    nodes = [
+        helper.make_node("Expand", ["frequency_3d", "work_shape"], ["work_0"]),
+        helper.make_node("Mul", ["work_0", "work_input_scale"], ["work_in"]),
+    ]
+    initializers = [
+        helper.make_tensor(
+            "work_shape", TensorProto.INT64, [4], [1, 1, BENCH_FRAMES_PER_PHONEME, BENCH_HIDDEN]
+        ),
+        helper.make_tensor("work_input_scale", TensorProto.FLOAT, [], [1e-3]),
+        helper.make_tensor("work_zero", TensorProto.FLOAT, [], [0.0]),
+    ]
+    nodes[0].input[0] = "frequency_4d"
+    nodes.insert(0, helper.make_node("Unsqueeze", ["frequency_3d", "last_axis"], ["frequency_4d"]))
+    current = "work_in"
+    for layer in range(layers):
+        weight = rng.standard_normal((BENCH_HIDDEN, BENCH_HIDDEN)).astype(np.float32)
+        initializers.append(numpy_helper.from_array(weight / 16.0, f"work_w{layer}"))
+        nodes += [
+            helper.make_node("MatMul", [current, f"work_w{layer}"], [f"work_mm{layer}"]),
+            helper.make_node("Tanh", [f"work_mm{layer}"], [f"work_h{layer}"]),
+        ]
+        current = f"work_h{layer}"
+    nodes += [
+        helper.make_node("ReduceSum", [current], ["work_sum"], keepdims=0),
+        helper.make_node("Mul", ["work_sum", "work_zero"], ["work_nothing"]),
+        helper.make_node("Add", ["scaled_tone_free", "work_nothing"], ["scaled_tone"]),
+    ]
+    return nodes, initializers
+
+
+def _graph(work_layers: int = 0) -> Any:
     from onnx import TensorProto, helper
 
     def const(name: str, data_type: int, dims: list[int], values: list[Any]) -> Any:
@@ -73,6 +121,13 @@ def _graph() -> Any:
         helper.make_tensor_value_info("scales", TensorProto.FLOAT, [3]),
     ]
     outputs = [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 1, "time"])]
+    if work_layers:
+        tone = next(node for node in nodes if node.output[0] == "scaled_tone")
+        tone.output[0] = "scaled_tone_free"
+        work_nodes, work_initializers = _dense_work_nodes(work_layers)
+        reshape = nodes.pop()  # keep the output Reshape last, after the added work
+        nodes += [*work_nodes, reshape]
+        initializers += work_initializers
     return helper.make_graph(nodes, "kiwi_test_voice", inputs, outputs, initializers)
 
 
@@ -105,19 +160,28 @@ def _config() -> dict[str, Any]:
 
 def build_piper_voice(output_dir: Path) -> Path:
     """Write `<VOICE_NAME>.onnx` and `<VOICE_NAME>.onnx.json` into output_dir; returns the .onnx."""
+    return _build(output_dir, VOICE_NAME, work_layers=0)
+
+
+def build_piper_bench_voice(output_dir: Path) -> Path:
+    """The benchmark voice `<BENCH_VOICE_NAME>.onnx`: same audio, realistic compute cost."""
+    return _build(output_dir, BENCH_VOICE_NAME, work_layers=BENCH_LAYERS)
+
+
+def _build(output_dir: Path, voice_name: str, work_layers: int) -> Path:
     import onnx
     from onnx import helper
 
     model = helper.make_model(
-        _graph(),
+        _graph(work_layers),
         producer_name="kiwi-tests",
         opset_imports=[helper.make_opsetid("", _OPSET)],
     )
     model.ir_version = _IR_VERSION
     onnx.checker.check_model(model, full_check=True)
     output_dir.mkdir(parents=True, exist_ok=True)
-    model_path = output_dir / f"{VOICE_NAME}.onnx"
+    model_path = output_dir / f"{voice_name}.onnx"
     onnx.save(model, str(model_path))
-    config_path = output_dir / f"{VOICE_NAME}.onnx.json"
+    config_path = output_dir / f"{voice_name}.onnx.json"
     config_path.write_text(json.dumps(_config(), indent=2, ensure_ascii=False) + "\n", "utf-8")
     return model_path

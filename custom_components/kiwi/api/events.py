@@ -17,11 +17,9 @@ from .models import Hello, KiwiEvent
 
 _LOGGER = logging.getLogger(__name__)
 
-# Frames about the connection itself, not hub events; hub events are upper case.
+# Frames about the connection itself are lower case; hub events are upper case.
 HELLO_FRAME = "hello"
 REPLAY_GAP_FRAME = "replay_gap"
-FRAME_ERROR_FRAME = "error"
-PONG_FRAME = "pong"
 # Close codes by which the hub refuses a token on an upgraded socket (4000 + HTTP status).
 AUTH_CLOSE_CODES = frozenset({1008, 4401, 4403})
 CONNECT_TIMEOUT = 10.0
@@ -204,16 +202,11 @@ class KiwiEventStream:
         if name == REPLAY_GAP_FRAME:
             _LOGGER.warning("The hub no longer holds every missed event: %s", frame.get("data"))
             return
-        if name == FRAME_ERROR_FRAME:
-            _LOGGER.debug("The hub could not use a frame we sent: %s", frame.get("data"))
+        if not isinstance(name, str) or not name.isupper():
+            # hello, pong, error (about a frame we sent): the connection's own frames.
+            _LOGGER.debug("Ignoring a frame that is not a hub event: %s", frame)
             return
-        if name in (HELLO_FRAME, PONG_FRAME):
-            return
-        try:
-            event = KiwiEvent.from_dict(frame)
-        except ValueError:
-            _LOGGER.debug("Ignoring a frame that is not an event: %s", frame)
-            return
+        event = KiwiEvent.from_dict(frame)
         if event.seq is not None:
             if self.last_seq is not None and event.seq <= self.last_seq:
                 return
@@ -236,7 +229,7 @@ class KiwiEventStream:
             except ValueError:
                 return {}
             return frame if isinstance(frame, dict) else {}
-        if message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.PING):
+        if message.type == aiohttp.WSMsgType.BINARY:
             return {}
         close_code = socket.close_code
         if message.type == aiohttp.WSMsgType.CLOSE and isinstance(message.data, int):

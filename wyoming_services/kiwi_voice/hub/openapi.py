@@ -128,6 +128,13 @@ def _operation(
     if parameters:
         operation["parameters"] = parameters
     responses = operation["responses"]
+    if endpoint.websocket:
+        # Before any upgrade: a plain GET (no Upgrade header) is a 400, a missing token a 401.
+        for status in (400,) if endpoint.public else (400, 401):
+            responses[str(status)] = {
+                "description": HTTPStatus(status).phrase,
+                "content": {"application/json": {"schema": registry.ref(ErrorResponse)}},
+            }
     if endpoint.websocket and endpoint.frames is not None:
         responses["101"] = {"description": "Switching Protocols: the WebSocket stream"}
         frames = endpoint.frames

@@ -21,11 +21,14 @@ from kiwi_voice.common.executor import EngineExecutor
 from kiwi_voice.common.model_store import ModelStore
 from kiwi_voice.common.server import build_parser, parse_args, run, serve
 
-from .encoder import bundled_weights
-from .encoder_slot import EncoderSlot
-from .handler import SpeakerContext, SpeakerEventHandler
-from .matching import DEFAULT_IDENTIFY_THRESHOLD, DEFAULT_SELF_THRESHOLD, Thresholds
-from .store import ProfileStore
+from .settings import (
+    DEFAULT_IDENTIFY_THRESHOLD,
+    DEFAULT_SELF_THRESHOLD,
+    Thresholds,
+    quiet_math_threads,
+)
+
+# Nothing above imports numpy or torch: `main` limits their thread pools before they load.
 
 _LOGGER = logging.getLogger(__name__)
 WEIGHTS_FILE = "pretrained.pt"
@@ -69,13 +72,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _weights(args: argparse.Namespace) -> Path | None:
-    if args.weights is not None:
-        return Path(args.weights)
-    found = ModelStore(args.data_dir, args.download_dir).find_file(WEIGHTS_FILE)
-    return found or bundled_weights()
-
-
 async def _main() -> None:
     parser = _parser()
     args = parse_args(parser)
@@ -83,11 +79,17 @@ async def _main() -> None:
         thresholds = Thresholds(args.identify_threshold, args.self_threshold)
     except ValueError as err:
         parser.error(str(err))
-    # numba (under librosa) caches its compiled kernels here; it must be set before import.
+    # numba (under librosa) caches its compiled kernels here; set before librosa is imported.
     os.environ.setdefault("NUMBA_CACHE_DIR", str(args.db.parent / "cache" / "numba"))
 
+    from .encoder import bundled_weights
+    from .encoder_slot import EncoderSlot
+    from .handler import SpeakerContext, SpeakerEventHandler
+    from .store import ProfileStore
+
+    weights = args.weights or ModelStore(args.data_dir, args.download_dir).find_file(WEIGHTS_FILE)
     store = ProfileStore(args.db)
-    encoder = EncoderSlot(_weights(args), "resemblyzer's pretrained.pt was not found")
+    encoder = EncoderSlot(weights or bundled_weights(), "resemblyzer's pretrained.pt was not found")
     context = SpeakerContext(
         encoder=encoder,
         store=store,
@@ -118,6 +120,7 @@ async def _main() -> None:
 
 
 def main() -> None:
+    quiet_math_threads()
     run(_main)
 
 

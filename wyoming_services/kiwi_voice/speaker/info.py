@@ -18,7 +18,7 @@ from wyoming.info import Attribution, Info
 from kiwi_voice.common.info import KIWI_VERSION, package_version
 
 from . import protocol
-from .matching import Thresholds
+from .settings import Thresholds
 
 PROGRAM_NAME = "kiwi-speaker"
 RESEMBLYZER_ATTRIBUTION = Attribution(

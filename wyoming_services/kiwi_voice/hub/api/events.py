@@ -9,7 +9,7 @@ import json
 import logging
 import socket
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import voluptuous as vol
 from aiohttp import WSMsgType, web
@@ -41,9 +41,11 @@ _SINCE = QueryParam(
     annotation=Annotated[int, Range(0)],
     description="Replay the events after this seq before live ones",
 )
+# The document lists the event names, so a client (or a fuzzer) knows which the hub accepts.
+EventName = Literal[tuple(str(name) for name in EVENT_PAYLOADS)]  # type: ignore[valid-type]
 _TYPES = QueryParam(
     name="types",
-    annotation=Annotated[list[str], Length(1, 64)],
+    annotation=Annotated[list[EventName], Length(1, 64)],
     description="Comma-separated event types to receive (default: all)",
 )
 

@@ -20,7 +20,7 @@ from kiwi_voice.hub.settings import SettingsStore
 from kiwi_voice.hub.state import AssistantState, StateMachine
 
 from .followup import ApprovedWork
-from .model import Approval, ApprovalKind, ServiceCall
+from .model import Approval, ServiceCall
 from .registry import ApprovalRegistry
 from .voice_answers import yes_or_no
 
@@ -125,7 +125,3 @@ class OwnerApprovalGate:
             return f"Okay, approved: {decided.command}."
         result = await self._work.run(decided)
         return f"Okay, approved. {result}".strip()
-
-
-def kind_label(kind: ApprovalKind) -> str:
-    return "guest command" if kind == "voice" else "sensitive action"

@@ -101,20 +101,16 @@ class ApprovalRegistry:
         Returns the requests that are still pending.
         """
         now = self._clock()
-        stale: list[str] = []
+        unreadable: list[str] = []
         for request_id, raw in self._store.read_namespace(NAMESPACE).items():
             try:
-                approval = Approval.from_json(raw)
+                self._records[request_id] = Approval.from_json(raw)
             except (KeyError, TypeError, ValueError) as err:
                 _LOGGER.warning("Dropping unreadable approval %s: %s", request_id, err)
-                stale.append(request_id)
-                continue
-            if not approval.pending and now - (approval.decided_at or 0) > KEEP_DECIDED_SECONDS:
-                stale.append(request_id)
-                continue
-            self._records[request_id] = approval
-        if stale:
-            self._write({}, stale)
+                unreadable.append(request_id)
+        if unreadable:
+            self._write({}, unreadable)
+        self._forget_old_decisions()
         for approval in self.pending():
             if approval.expires_at <= now:
                 _LOGGER.info("Approval %s expired while Kiwi was not running", approval.request_id)
@@ -134,6 +130,7 @@ class ApprovalRegistry:
         speaker_id: str | None = None,
         action: ServiceCall | None = None,
     ) -> Approval:
+        self._forget_old_decisions()
         now = self._clock()
         approval = Approval(
             request_id=new_request_id(),
@@ -150,7 +147,7 @@ class ApprovalRegistry:
         self._write({approval.request_id: approval.to_json()})
         self._arm(approval)
         _LOGGER.info(
-            "Approval %s requested (%s, %.0f s): %s",
+            "Approval %s requested (%s, %g s): %s",
             approval.request_id,
             kind,
             timeout_seconds,
@@ -246,6 +243,18 @@ class ApprovalRegistry:
         approval = self._records.get(request_id)
         if approval is not None and approval.pending:
             self.resolve(request_id, approved=False, by="timeout")
+
+    def _forget_old_decisions(self) -> None:
+        now = self._clock()
+        old = [
+            a.request_id
+            for a in self._records.values()
+            if not a.pending and now - (a.decided_at or 0) > KEEP_DECIDED_SECONDS
+        ]
+        for request_id in old:
+            del self._records[request_id]
+        if old:
+            self._write({}, old)
 
     def _write(self, values: dict[str, Any], removed: list[str] | None = None) -> None:
         try:

@@ -116,7 +116,8 @@ def outcome_text(approval: Approval) -> str:
 
 
 class _RedactToken(logging.Filter):
-    """The Bot API puts the token in every URL, and httpx logs each URL: keep it out of logs."""
+    """The Bot API puts the token in every URL, and httpx logs each URL: keep it out of logs.
+    The long poll's request every few seconds is not worth a line either."""
 
     def __init__(self, token: str) -> None:
         super().__init__()
@@ -124,8 +125,11 @@ class _RedactToken(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self._token in message:
-            record.msg, record.args = message.replace(self._token, "<bot token>"), ()
+        if self._token not in message:
+            return True
+        if record.levelno <= logging.INFO and "/getUpdates" in message:
+            return False
+        record.msg, record.args = message.replace(self._token, "<bot token>"), ()
         return True
 
 
@@ -223,6 +227,7 @@ class TelegramApprover:
         app = builder.build()
         app.add_handler(CallbackQueryHandler(self._on_button))
         app.add_handler(CommandHandler("start", self._on_start))
+        app.add_error_handler(self._on_handler_error)
         return app
 
     async def stop(self) -> None:
@@ -354,6 +359,10 @@ class TelegramApprover:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _on_handler_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # e.g. answering a button press failed: the decision itself is already made.
+        _LOGGER.warning("Handling a Telegram update failed: %s", context.error)
 
     def _polling_failed(self, err: TelegramError) -> None:
         _LOGGER.warning("Polling Telegram failed (retrying): %s", err)

@@ -79,10 +79,13 @@ export class ApprovalsView {
     }
   }
 
-  handle({ event, data }) {
-    if (event === "APPROVAL_REQUESTED") this.add({ ...data, kind: "voice" });
-    else if (event === "EXEC_APPROVAL_REQUESTED") this.add({ ...data, kind: "exec" });
-    else if ((event === "APPROVAL_RESOLVED" || event === "EXEC_APPROVAL_RESOLVED") && data.request_id) {
+  handle({ event, data, replayed }) {
+    const requested = event === "APPROVAL_REQUESTED" || event === "EXEC_APPROVAL_REQUESTED";
+    if (requested) {
+      this.add({ ...data, kind: event === "APPROVAL_REQUESTED" ? "voice" : "exec" });
+      if (!replayed) this.load(); // the hub's list adds the deadline the event does not carry
+    }
+    if ((event === "APPROVAL_RESOLVED" || event === "EXEC_APPROVAL_RESOLVED") && data.request_id) {
       this.pending.delete(data.request_id);
       this.render();
     }

@@ -4,9 +4,9 @@ import { $, el } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const MAX_TURNS = 20;
-const WIDTH = 640;
-const HEIGHT = 220;
-const PAD = { left: 48, right: 12, top: 10, bottom: 24 };
+const DEFAULT_WIDTH = 640; // while the Live tab is hidden and has no width of its own
+const HEIGHT = 200;
+const PAD = { left: 64, right: 12, top: 10, bottom: 24 };
 const COLORS = ["#0288d1", "#8e24aa", "#2e7d32", "#ef6c00", "#c62828", "#00897b", "#6d4c41", "#3949ab"];
 
 function svg(tag, attributes = {}, text = null) {
@@ -42,6 +42,8 @@ export class LatencyChart {
     this.legend = legend;
     this.turns = []; // [{label, values}]
     this.series = []; // metric names in first-seen order
+    // Drawn at the container's real width, so text keeps its size on any screen.
+    new ResizeObserver(() => this.turns.length && this.render()).observe(container);
   }
 
   add(data) {
@@ -57,11 +59,12 @@ export class LatencyChart {
   render() {
     const all = this.turns.flatMap((turn) => Object.values(turn.values));
     const top = niceMax(Math.max(...all));
+    const WIDTH = this.container.clientWidth || DEFAULT_WIDTH;
     const plotW = WIDTH - PAD.left - PAD.right;
     const plotH = HEIGHT - PAD.top - PAD.bottom;
     const x = (i) => PAD.left + (this.turns.length === 1 ? plotW / 2 : (i * plotW) / (this.turns.length - 1));
     const y = (v) => PAD.top + plotH - (v / top) * plotH;
-    const chart = svg("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, "aria-hidden": "true" });
+    const chart = svg("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, width: WIDTH, height: HEIGHT, "aria-hidden": "true" });
     for (const fraction of [0, 0.5, 1]) {
       const value = top * fraction;
       chart.append(svg("line", { class: "axis", x1: PAD.left, x2: WIDTH - PAD.right, y1: y(value), y2: y(value) }));

@@ -3,6 +3,14 @@
 import { $, el, setText, timeOf } from "./dom.js";
 
 const LOG_LIMIT = 500;
+const TURN_EVENTS = new Set([
+  "WAKE_WORD_DETECTED",
+  "SPEECH_RECOGNIZED",
+  "SPEAKER_IDENTIFIED",
+  "LLM_TOKEN",
+  "LLM_COMPLETE",
+  "TTS_STARTED",
+]);
 const GROUPS = {
   pipeline: /^(STATE_CHANGED|WAKE_WORD_DETECTED|SPEECH_RECOGNIZED|SPEAKER_IDENTIFIED|SPEAKER_BLOCKED|TURN_.*)$/,
   llm: /^LLM_/,
@@ -45,10 +53,12 @@ export class CurrentTurn {
     this.answer = "";
     this.answerDone = false;
     this.spoken = [];
+    this.ended = false;
   }
 
   reset(turnId = null) {
     this.turnId = turnId;
+    this.ended = false;
     this.answer = "";
     this.answerDone = false;
     this.spoken = [];
@@ -60,7 +70,14 @@ export class CurrentTurn {
 
   handle({ event, data }) {
     const turnId = data?.turn_id ?? null;
-    if (turnId && turnId !== this.turnId) this.reset(turnId);
+    // After TURN_METRICS the turn is over: the next turn event starts a new one.
+    if (this.ended && TURN_EVENTS.has(event)) this.reset();
+    if (turnId && this.turnId && turnId !== this.turnId) this.reset(turnId);
+    else if (turnId && !this.turnId) {
+      // Most events carry no turn id; the first that does (TURN_METRICS, ERROR) names this turn.
+      this.turnId = turnId;
+      setText(this.fields.id, `(${turnId})`);
+    }
     switch (event) {
       case "WAKE_WORD_DETECTED": {
         if (!turnId) this.reset();
@@ -69,7 +86,7 @@ export class CurrentTurn {
         break;
       }
       case "SPEECH_RECOGNIZED":
-        if (!turnId && (this.answerDone || this.fields.transcript.textContent !== "—")) this.reset();
+        if (!turnId && this.answerDone) this.reset();
         setText(this.fields.transcript, `“${data.text}” [${data.language}]`);
         break;
       case "SPEAKER_IDENTIFIED": {
@@ -101,6 +118,9 @@ export class CurrentTurn {
         setText(this.fields.tts, `${how}${seconds}: ${this.spoken.join(" ")}`);
         break;
       }
+      case "TURN_METRICS":
+        this.ended = true;
+        break;
       default:
         break;
     }
