@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Literal
 
 from homeassistant.components import conversation
-from homeassistant.const import MATCH_ALL
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import intent, translation
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .api import KiwiAuthenticationError, KiwiConnectionError, KiwiError
+from .api import (
+    ConversationReply,
+    KiwiAuthenticationError,
+    KiwiConnectionError,
+    KiwiError,
+)
 from .const import DOMAIN
 from .coordinator import KiwiConfigEntry
 from .entity import KiwiEntity
@@ -33,6 +38,8 @@ async def async_setup_entry(
 class KiwiConversationEntity(KiwiEntity, conversation.ConversationEntity):
     """Routes Assist input to the hub's /api/conversation."""
 
+    _attr_supports_streaming = True
+
     def __init__(self, entry: KiwiConfigEntry, description: EntityDescription) -> None:
         """Start with no hub conversations."""
         super().__init__(entry, description)
@@ -41,29 +48,30 @@ class KiwiConversationEntity(KiwiEntity, conversation.ConversationEntity):
 
     @property
     def supported_languages(self) -> list[str] | Literal["*"]:
-        """Kiwi's languages (any while it has not said)."""
-        available = self.coordinator.data.languages.available
-        return list(available) if available else MATCH_ALL
+        """The languages the hub speaks."""
+        return list(self.coordinator.data.languages.available)
 
     async def _async_handle_message(
         self,
         user_input: conversation.ConversationInput,
         chat_log: conversation.ChatLog,
     ) -> conversation.ConversationResult:
-        """Ask the hub, and put its answer (or the reason it failed) in the chat log."""
+        """Stream the hub's answer into the chat log (Assist can speak it as it comes)."""
+        replies: list[ConversationReply] = []
+        stream = self._async_deltas(user_input, chat_log, replies)
         try:
-            reply = await self.coordinator.client.converse(
-                user_input.text,
-                user_input.language,
-                self._hub_conversations.get(chat_log.conversation_id),
-            )
+            async for _content in chat_log.async_add_delta_content_stream(self.entity_id, stream):
+                pass
         except KiwiError as err:
             return await self._async_error_result(user_input, chat_log, err)
+        [reply] = replies
         if reply.conversation_id:
             self._hub_conversations[chat_log.conversation_id] = reply.conversation_id
-        chat_log.async_add_assistant_content_without_tools(
-            conversation.AssistantContent(agent_id=self.entity_id, content=reply.response)
-        )
+        if not isinstance(chat_log.content[-1], conversation.AssistantContent):
+            # Nothing was streamed (an empty answer): the log still needs the answer.
+            chat_log.async_add_assistant_content_without_tools(
+                conversation.AssistantContent(agent_id=self.entity_id, content=reply.response)
+            )
         result = conversation.async_get_result_from_chat_log(user_input, chat_log)
         if reply.response_type == "error":
             # Home Assistant's own agent did not understand; Kiwi passed its answer on.
@@ -71,6 +79,24 @@ class KiwiConversationEntity(KiwiEntity, conversation.ConversationEntity):
                 intent.IntentResponseErrorCode.NO_INTENT_MATCH, reply.response
             )
         return result
+
+    async def _async_deltas(
+        self,
+        user_input: conversation.ConversationInput,
+        chat_log: conversation.ChatLog,
+        replies: list[ConversationReply],
+    ) -> AsyncIterator[conversation.AssistantContentDeltaDict]:
+        """The hub's stream as chat-log deltas; the final reply goes to ``replies``."""
+        yield {"role": "assistant"}
+        async for piece in self.coordinator.client.converse(
+            user_input.text,
+            user_input.language,
+            self._hub_conversations.get(chat_log.conversation_id),
+        ):
+            if isinstance(piece, ConversationReply):
+                replies.append(piece)
+            elif piece:
+                yield {"content": piece}
 
     async def _async_error_result(
         self,

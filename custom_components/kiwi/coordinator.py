@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
-from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .api import (
@@ -34,22 +32,11 @@ from .const import (
     LOGGER,
     RECONNECT_INITIAL_DELAY,
     RECONNECT_MAX_DELAY,
-    UNREACHABLE_ISSUE_DELAY,
 )
+from .issues import KiwiIssues
 from .state import KiwiSnapshot, apply_event, build_snapshot
 
 KiwiEventCallback: TypeAlias = Callable[[KiwiEvent, dict[str, Any]], None]
-
-ISSUE_UNREACHABLE = "hub_unreachable"
-ISSUE_MODELS_MISSING = "models_missing"
-MODEL_MISSING_CODE = "model_missing"
-# The event that shows a service works (again), by the ERROR source name of that service.
-SOURCE_SUCCESS_EVENTS = {
-    "WAKE_WORD_DETECTED": "wake",
-    "SPEECH_RECOGNIZED": "stt",
-    "SPEAKER_IDENTIFIED": "speaker",
-    "TTS_STARTED": "tts",
-}
 
 
 @dataclass(slots=True)
@@ -92,7 +79,7 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
         self.connected = False
         self.hub_device_id: str | None = None
         self._event_callbacks: list[KiwiEventCallback] = []
-        self._cancel_unreachable_issue: CALLBACK_TYPE | None = None
+        self.issues = KiwiIssues(hass, entry.entry_id, client.base_url)
 
     async def async_connect(self) -> HubInfo:
         """First connection: identity, snapshot and event stream, or a translated setup error."""
@@ -119,7 +106,7 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
     async def async_shutdown(self) -> None:
         """Stop timers and the socket with the entry."""
         await super().async_shutdown()
-        self._stop_unreachable_timer()
+        self.issues.stop_clock()
         await self.stream.close()
 
     async def _async_update_data(self) -> KiwiSnapshot:
@@ -193,8 +180,7 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
 
         Entities are available again at once so that replayed events reach the event entity.
         """
-        self._stop_unreachable_timer()
-        ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_UNREACHABLE))
+        self.issues.hub_back()
         self.connected = True
         if not reconnected:
             return
@@ -224,7 +210,7 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
         )
         for event_callback in list(self._event_callbacks):
             event_callback(event, data)
-        self._track_missing_models(event)
+        self.issues.track_models(event)
         if self.data is not None:
             self.async_set_updated_data(apply_event(self.data, event, replayed=replayed))
 
@@ -239,64 +225,10 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
             error,
         )
         self.async_update_listeners()
-        self._cancel_unreachable_issue = async_call_later(
-            self.hass,
-            UNREACHABLE_ISSUE_DELAY,
-            HassJob(self._raise_unreachable_issue, cancel_on_shutdown=True),
-        )
+        self.issues.hub_lost()
 
     def on_auth_failed(self, error: KiwiAuthenticationError) -> None:
         """The token was refused while running: ask the user for a new one."""
         LOGGER.warning("The Kiwi hub at %s refused the token", self.client.base_url)
-        self._stop_unreachable_timer()
+        self.issues.stop_clock()
         self.config_entry.async_start_reauth(self.hass)
-
-    # Repairs
-
-    @callback
-    def _raise_unreachable_issue(self, _now: object) -> None:
-        self._cancel_unreachable_issue = None
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            self._issue_id(ISSUE_UNREACHABLE),
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_UNREACHABLE,
-            translation_placeholders={
-                "url": self.client.base_url,
-                "minutes": str(int(UNREACHABLE_ISSUE_DELAY.total_seconds() // 60)),
-            },
-        )
-
-    def _issue_id(self, issue: str) -> str:
-        """Issues are per hub: one entry's repair must not clear another's."""
-        return f"{issue}_{self.config_entry.entry_id}"
-
-    def _stop_unreachable_timer(self) -> None:
-        if self._cancel_unreachable_issue is not None:
-            self._cancel_unreachable_issue()
-            self._cancel_unreachable_issue = None
-
-    def _track_missing_models(self, event: KiwiEvent) -> None:
-        """A service reported a missing model (ERROR code model_missing): raise a repair;
-        the same service working again (its success event) closes it."""
-        data = event.data
-        if event.event == "ERROR" and data.get("code") == MODEL_MISSING_CODE:
-            service = str(data.get("source") or "hub")
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                self._issue_id(f"{ISSUE_MODELS_MISSING}_{service}"),
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key=ISSUE_MODELS_MISSING,
-                translation_placeholders={
-                    "service": service,
-                    "message": str(data.get("message") or ""),
-                },
-            )
-        elif (source := SOURCE_SUCCESS_EVENTS.get(event.event)) is not None:
-            ir.async_delete_issue(
-                self.hass, DOMAIN, self._issue_id(f"{ISSUE_MODELS_MISSING}_{source}")
-            )

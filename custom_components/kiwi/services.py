@@ -19,9 +19,9 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
 from .api import KiwiAuthenticationError, KiwiError, KiwiNotFoundError
-from .audio import async_download, async_read_allowed_file
 from .const import DOMAIN
 from .coordinator import KiwiConfigEntry
+from .recordings import async_download, async_read_allowed_file
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_TEXT = "text"

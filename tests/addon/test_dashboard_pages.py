@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.support.dashboard_browser import (
     CHROMIUM,
@@ -77,14 +77,11 @@ def proxy(hub: HubProcess) -> Iterator[IngressProxy]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     microphone = espeak_wav(ENROLL_SENTENCE, voice="en-us+f4")
+    expect.set_options(timeout=UI_TIMEOUT_MS)  # set_default_timeout covers actions, not expect
     with sync_playwright() as playwright:
-        yield _launch(playwright, microphone)
-
-
-def _launch(playwright: Playwright, microphone: Path) -> Browser:
-    return playwright.chromium.launch(
-        executable_path=CHROMIUM, headless=True, args=chromium_args(microphone)
-    )
+        yield playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=chromium_args(microphone)
+        )
 
 
 class PageErrors:
@@ -268,6 +265,22 @@ def test_soul_switch_changes_the_hubs_soul(signed_in: Page, hub: HubProcess) -> 
     expect(page.get_by_role("button", name="Butler is active")).to_be_disabled()
 
 
+def test_language_and_controls(signed_in: Page, hub: HubProcess) -> None:
+    page = signed_in
+    show_tab(page, "Souls & settings")
+    page.get_by_label("Language", exact=True).select_option("de")
+    page.get_by_role("button", name="Switch", exact=True).click()
+    expect(page.locator("#controls-status")).to_contain_text("Language: de.")
+    assert api(hub, "GET", "/api/languages")["current"] == "de"
+    api(hub, "POST", "/api/language", {"language": "en"})  # changed elsewhere: the page follows
+    expect(page.get_by_label("Language", exact=True)).to_have_value("en")
+    page.get_by_role("button", name="Reset context").click()
+    expect(page.locator("#controls-status")).to_contain_text("Conversation forgotten.")
+    expect(log_row(page, "CONTEXT_RESET")).to_have_count(1)
+    page.get_by_role("button", name="Stop speaking").click()
+    expect(page.locator("#controls-status")).to_contain_text("Stopped.")
+
+
 def test_config_errors_show_next_to_the_field(signed_in: Page, hub: HubProcess) -> None:
     page = signed_in
     show_tab(page, "Souls & settings")
@@ -353,7 +366,7 @@ def test_restart_reconnects_and_replays_what_was_missed(
     # Published right after the restart, likely before the page is back: it must arrive anyway.
     api(hub, "POST", "/api/reset-context")
     expect(page.locator("#connection")).to_have_attribute("data-status", "online", timeout=30_000)
-    expect(log_row(page, "CONTEXT_RESET")).to_have_count(1)
+    expect(log_row(page, "CONTEXT_RESET")).to_have_count(2)  # one before the restart, this one
     expect(log_row(page, "HUB_STOPPING", "restart")).to_have_count(1)
     reconnects = [q for p, q in proxy.websocket_queries[connects_before:] if p == "api/events"]
     assert reconnects

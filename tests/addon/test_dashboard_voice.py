@@ -76,6 +76,7 @@ def microphone_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(microphone_wav: Path) -> Iterator[Browser]:
+    expect.set_options(timeout=UI_TIMEOUT_MS)  # set_default_timeout covers actions, not expect
     with sync_playwright() as playwright:
         yield playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -151,6 +152,8 @@ def test_spoken_turn_shows_live_and_its_audio_plays(page: Page, hub: HubProcess)
     )
     received, _played = audio_numbers(page)
     assert abs(received - expected_bytes) <= 64  # rounding of audio_seconds, nothing extra
+    # The level meter moved while the words were said.
+    assert float(page.locator("#mic-level").get_attribute("data-peak") or 0) > 0.05
     turn = events(hub, "TURN_METRICS")[0]
     expect(page.locator("#turn-id")).to_contain_text(turn["turn_id"])
     expect(page.locator("#assistant-state")).to_have_attribute("data-state", "IDLE")
@@ -180,7 +183,36 @@ def test_interrupt_silences_the_answer(page: Page, stack: PipelineStack, hub: Hu
     page.get_by_role("button", name="Send").click()
     expect(page.locator("#turn-answer")).to_contain_text("You said: are you there.")
     expect(page.locator("#mic-status")).to_contain_text("Kiwi answered (claude)")
-    assert audio_numbers(page)[0] > received_at_interrupt
+    expect(page.locator("#turn-tts")).to_contain_text("Finished")
+    # What the page took in since the interrupt is exactly the new turn's audio.
+    new_turn_bytes = events(hub, "TTS_FINISHED")[-1]["audio_seconds"] * PCM_BYTES_PER_SECOND
+    page.wait_for_function(
+        "want => Number(document.querySelector('#mic-audio').dataset.receivedBytes) >= want",
+        arg=received_at_interrupt + new_turn_bytes - 64,
+    )
+    assert abs(audio_numbers(page)[0] - received_at_interrupt - new_turn_bytes) <= 64
+
+
+def test_push_to_talk_from_the_keyboard(page: Page) -> None:
+    page.get_by_role("radio", name="Push to talk").check()
+    talk = page.get_by_role("button", name="Hold to talk")
+    expect(talk).to_be_enabled()
+    page.wait_for_function(
+        "() => window.kiwiDashboard.microphone.session.ack.mode === 'push_to_talk'"
+    )
+    talk.focus()
+    page.keyboard.down("Space")
+    expect(talk).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#mic-status")).to_contain_text("Listening…")  # the hub's listening frame
+    page.keyboard.up("Space")
+    expect(talk).to_have_attribute("aria-pressed", "false")
+    # The (silent) utterance is a turn of its own; what it made of silence is the model's business.
+    expect(page.locator("#mic-status")).to_contain_text("Kiwi answered (")
+    page.get_by_role("radio", name="Wake word").check()
+    expect(talk).to_be_disabled()
+    page.wait_for_function(
+        "() => window.kiwiDashboard.microphone.session.ack.mode === 'continuous'"
+    )
 
 
 def test_an_approval_is_granted_from_the_page(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -47,7 +48,12 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     process = start_hub(
         tmp_path_factory.mktemp("fuzz-ws") / "data",
         speaker=False,
-        env={"KIWI_HA_URL": "", "KIWI_HA_TOKEN": "", "ANTHROPIC_API_KEY": "", "KIWI_HOST_AUDIO": "off"},
+        env={
+            "KIWI_HA_URL": "",
+            "KIWI_HA_TOKEN": "",
+            "ANTHROPIC_API_KEY": "",
+            "KIWI_HOST_AUDIO": "off",
+        },
     )
     yield process
     process.stop()
@@ -140,7 +146,8 @@ class FuzzSession:
         )
         if self.endpoint is EVENTS:
             hello = await self._receive(ws)
-            assert hello is not None and hello["event"] == "hello", hello
+            assert hello is not None
+            assert hello["event"] == "hello", hello
         return ws
 
     async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any] | None:
@@ -171,10 +178,8 @@ class FuzzSession:
     async def _send_and_check(self, ws: aiohttp.ClientWebSocketResponse, raw: str | bytes) -> None:
         parsed: Any = raw
         if isinstance(raw, str):
-            try:
+            with contextlib.suppress(ValueError):  # not JSON at all: never documented
                 parsed = json.loads(raw)
-            except ValueError:
-                pass  # not JSON at all: never documented
         documented = isinstance(raw, str) and is_documented(self.contract, self.endpoint, parsed)
         # Binary frames are audio on /api/audio, and refused on /api/events.
         expect_error = not documented and (isinstance(raw, str) or self.endpoint is EVENTS)
@@ -237,7 +242,9 @@ SCALARS = (
 )
 JSON_VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 # Values that are valid somewhere, so generated frames also pass the checks and go deeper.

@@ -77,7 +77,8 @@ def _parse_events(stream: bytes) -> list[dict[str, Any]]:
     while offset < len(stream):
         end = stream.index(b"\n", offset)
         header = json.loads(stream[offset:end])
-        assert isinstance(header, dict) and isinstance(header.get("type"), str), header
+        assert isinstance(header, dict), header
+        assert isinstance(header.get("type"), str), header
         offset = end + 1
         data = dict(header.get("data") or {})
         data_length = int(header.get("data_length") or 0)
@@ -180,10 +181,9 @@ def test_lengths_over_the_limits_are_skipped_and_the_connection_goes_on(
 ) -> None:
     service = services[name]
     too_big = 5 * 1024 * 1024  # over both the data (1 MiB) and the payload (4 MiB) limit
-    raw = (
-        frame({"type": "audio-chunk", "payload_length": too_big}, payload=b"\x00" * too_big)
-        + frame({"type": "ping", "data": {"text": "still here"}})
-    )
+    raw = frame(
+        {"type": "audio-chunk", "payload_length": too_big}, payload=b"\x00" * too_big
+    ) + frame({"type": "ping", "data": {"text": "still here"}})
     result = exchange(service.port, raw)
     types = [e["type"] for e in result.events]
     assert types == ["error", "pong"], result.events
@@ -220,7 +220,9 @@ JSON_SCALARS = (
 )
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 # Data fields the services read, so values of the wrong type reach the parsers.

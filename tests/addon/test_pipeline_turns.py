@@ -87,7 +87,7 @@ async def test_interrupt_stops_the_answer_and_no_stale_audio_follows(
         await client.wait_frame("pong")
 
     assert end["interrupted"] is True
-    assert end["text"].startswith("Hello from the fake Claude.")
+    assert end["text"] == "Hello from the fake Claude."  # the sentence heard, not the rest
     assert _audio_after(client, stop_index) == 0
     assert client.index_of("end", turn_id=turn_id) > stop_index
     assert events.of("TTS_FINISHED")[-1]["interrupted"] is True
@@ -160,6 +160,16 @@ async def test_a_service_killed_mid_turn_is_an_error_and_kiwi_recovers(
         async with session.get(f"{hub.base_url}/api/status") as answer:
             state_after_failure = (await answer.json())["state"]
 
+        # kiwi-tts still down: the turn ends as soon as the first sentence cannot be spoken,
+        # while Claude is still holding the rest of the reply back.
+        await client.send({"type": "text_input", "text": "tell me another story"})
+        second = await client.wait(
+            lambda r: bool(r.frame and r.frame["type"] == "end" and r.frame["turn_id"] != turn_id)
+        )
+        assert second.frame is not None
+        second_end = second.frame
+        stack.claude.release()
+
         stack.services["tts"] = restart_service(tts)
         stack.claude.hold_after_tokens = None
         await client.send({"type": "text_input", "text": "turn on the porch light"})
@@ -170,8 +180,11 @@ async def test_a_service_killed_mid_turn_is_an_error_and_kiwi_recovers(
     assert error["data"]["code"] == "tts_unavailable"
     assert client.frames("error", turn_id=turn_id)[0]["code"] == "tts_unavailable"
     assert end["route"] == "claude"
+    assert end["text"] == "Hello from the fake Claude."  # what was heard before the failure
+    assert second_end["text"] == ""  # nothing could be said
     assert state_after_failure == "IDLE"
     assert events.of("TTS_FINISHED")[0]["interrupted"] is True
+    assert client.frames("error", turn_id=second_end["turn_id"])[0]["code"] == "tts_unavailable"
     assert recovered["route"] == "homeassistant"
     assert recovered_audio < client.index_of("end", turn_id=recovered["turn_id"])
 

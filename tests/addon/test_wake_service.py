@@ -8,11 +8,13 @@ sentences stay far below the threshold (see /work/shared/TESTDATA.md).
 from __future__ import annotations
 
 import asyncio
+import http.server
 import re
+import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -20,12 +22,13 @@ from scipy.signal import resample_poly
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
-from wyoming.info import Describe, Info
+from wyoming.info import Describe, Info, WakeProgram
 from wyoming.ping import Ping
 from wyoming.wake import Detect
 
 from kiwi_voice.common.info import KIWI_VERSION
 from tests.support import offline_models
+from tests.support.ports import free_port
 from tests.support.speech import espeak_pcm
 from tests.support.wyoming_process import ServiceProcess, start_service
 
@@ -295,18 +298,74 @@ async def test_a_client_leaving_mid_stream_leaves_nothing_behind(
     assert "ERROR" not in wake.log()
 
 
-async def test_missing_models_keep_the_service_up(tmp_path: Path, hey_jarvis: bytes) -> None:
-    service = start_service(
-        "kiwi-wake",
-        ["--data-dir", str(tmp_path / "empty"), "--no-download"],
-        tmp_path / "kiwi-wake.log",
-    )
-    try:
-        async with AsyncTcpClient("127.0.0.1", service.port) as client:
+@pytest.fixture
+def model_server(offline_wakeword_dir: Path) -> Iterator[str]:
+    """A local HTTP server offering the model files, as the openWakeWord release does."""
+
+    class Files(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(offline_wakeword_dir), **kwargs)
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+async def wait_for_program(port: int, ready: Callable[[WakeProgram], bool]) -> WakeProgram:
+    """Ask `describe` until `ready(program)` (background downloads take a moment)."""
+    for _ in range(300):
+        async with AsyncTcpClient("127.0.0.1", port) as client:
             await client.write_event(Describe().event())
             [program] = Info.from_event((await read_until(client, "info"))[-1]).wake
-            assert not program.installed
-            assert "melspectrogram.onnx" in (program.description or "")
+        if ready(program):
+            return program
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never ready: {program}")
+
+
+async def test_missing_models_are_downloaded_in_the_background(
+    tmp_path: Path, model_server: str, hey_jarvis: bytes
+) -> None:
+    data_dir = tmp_path / "openwakeword"
+    args = [
+        "--data-dir",
+        str(data_dir),
+        "--wake-word",
+        "hey_jarvis",
+        "--download-url",
+        model_server,
+    ]
+    service = start_service("kiwi-wake", args, tmp_path / "kiwi-wake.log")
+    try:
+        program = await wait_for_program(service.port, lambda p: p.installed)
+        assert [m.name for m in program.models if m.installed] == ["hey_jarvis"]
+        # Only what was needed, complete, and no temporary files left behind.
+        assert sorted(p.name for p in data_dir.iterdir()) == [
+            "embedding_model.onnx",
+            "hey_jarvis_v0.1.onnx",
+            "melspectrogram.onnx",
+        ]
+        assert [e.type for e in await detect(service.port, hey_jarvis)] == ["detection"]
+    finally:
+        assert service.stop() == 0, service.log()
+
+
+async def test_a_failed_download_keeps_the_service_up(tmp_path: Path, hey_jarvis: bytes) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    args = ["--data-dir", str(tmp_path / "empty"), "--download-url", nowhere]
+    service = start_service("kiwi-wake", args, tmp_path / "kiwi-wake.log")
+    try:
+        program = await wait_for_program(service.port, lambda p: "failed" in (p.description or ""))
+        assert not program.installed
+        assert "melspectrogram.onnx" in (program.description or "")
+        async with AsyncTcpClient("127.0.0.1", service.port) as client:
             await client.write_event(Detect(names=["hey_jarvis"]).event())
             await send_stream(client, hey_jarvis)
             await error_then_alive(client, "model_missing")

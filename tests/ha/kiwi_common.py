@@ -145,3 +145,21 @@ async def say_to_kiwi(client: KiwiClient, text: str) -> dict[str, object]:
     """Feed espeak saying `text` through the hub's voice pipeline (POST /api/audio/file)."""
     clip = espeak_wav(text)
     return await client.request("POST", "/api/audio/file", wav=clip.read_bytes(), time_limit=120)
+
+
+async def type_to_kiwi(client: KiwiClient, text: str) -> list[dict[str, object]]:
+    """A typed turn over the web-microphone socket (/api/audio text_input); its frames."""
+    frames: list[dict[str, object]] = []
+    async with (
+        asyncio.timeout(60),
+        client.session.ws_connect(
+            f"{client.base_url}/api/audio", headers=client.auth_headers
+        ) as socket,
+    ):
+        await socket.send_json({"type": "text_input", "text": text})
+        async for message in socket:
+            if message.type is aiohttp.WSMsgType.TEXT:
+                frames.append(message.json())
+                if frames[-1]["type"] == "end":
+                    break
+    return frames

@@ -7,10 +7,13 @@ from datetime import timedelta
 
 import aiohttp
 import pytest
+from homeassistant.components import conversation
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_TOKEN, STATE_UNAVAILABLE
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant
+from homeassistant.core import Context, Event, EventStateChangedData, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import intent
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import async_capture_events
 
@@ -104,7 +107,7 @@ async def test_unreachable_hub_raises_a_repair_until_it_is_back(
 ) -> None:
     """After a while without the hub a repair issue says so; reconnecting closes it."""
     monkeypatch.setattr(
-        "custom_components.kiwi.coordinator.UNREACHABLE_ISSUE_DELAY", timedelta(seconds=0.2)
+        "custom_components.kiwi.const.UNREACHABLE_ISSUE_DELAY", timedelta(seconds=0.2)
     )
     hub = start_kiwi_hub()
     entry = await setup_entry(hass, entry_for(hub))
@@ -146,6 +149,19 @@ async def test_new_token_while_running_starts_reauth(
         ]
 
     await wait_for(hass, lambda: bool(reauth_flows()), "no reauth flow")
+
+    # Until then, what the entry is asked to do fails with the reason, not a stack trace.
+    with pytest.raises(HomeAssistantError) as raised:
+        await hass.services.async_call(
+            DOMAIN, "reset_context", {"config_entry_id": entry.entry_id}, blocking=True
+        )
+    assert raised.value.translation_key == "invalid_auth"
+    answer = await conversation.async_converse(
+        hass, "hello", None, Context(), language="en", agent_id="conversation.kiwi"
+    )
+    assert answer.response.response_type is intent.IntentResponseType.ERROR
+    assert "refused the API token" in answer.response.speech["plain"]["speech"]
+
     result = await hass.config_entries.flow.async_configure(
         reauth_flows()[0], {CONF_TOKEN: hub.token}
     )

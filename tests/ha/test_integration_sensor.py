@@ -10,7 +10,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.kiwi.api import KiwiClient
-from tests.ha.kiwi_common import snapshot_kiwi_platform, wait_for, wait_for_state
+from tests.ha.kiwi_common import snapshot_kiwi_platform, type_to_kiwi, wait_for, wait_for_state
 from tests.support.speech import espeak_wav
 
 
@@ -69,3 +69,33 @@ async def test_tts_moves_the_assistant_state(
     await hub_client.tts_test("Hello there.")
     await wait_for_state(hass, "sensor.kiwi_assistant_state", "idle")
     assert "speaking" in seen
+
+
+async def test_turn_metrics(
+    hass: HomeAssistant, hub_client: KiwiClient, init_integration: MockConfigEntry
+) -> None:
+    """A typed turn runs through the pipeline: its TURN_METRICS fill the metric sensors."""
+    seen: list[str] = []
+    hass.bus.async_listen(
+        "state_changed",
+        lambda event: (
+            seen.append(event.data["new_state"].state)
+            if event.data["entity_id"] == "sensor.kiwi_assistant_state"
+            else None
+        ),
+    )
+    frames = await type_to_kiwi(hub_client, "what time is it?")
+    assert frames[-1]["type"] == "end"
+    await wait_for(
+        hass,
+        lambda: (
+            hass.states.get("sensor.kiwi_time_to_first_audio").state
+            not in ("unknown", "unavailable")
+        ),
+        "no metrics",
+    )
+    assert float(hass.states.get("sensor.kiwi_time_to_first_audio").state) > 0
+    # A typed turn has no speech to recognise: no STT time.
+    assert hass.states.get("sensor.kiwi_speech_to_text_time").state == "unknown"
+    await wait_for_state(hass, "sensor.kiwi_assistant_state", "idle")
+    assert {"processing", "speaking"} <= set(seen)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import json
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -29,7 +30,8 @@ from .models import (
 
 DEFAULT_REQUEST_TIMEOUT = 10.0
 # A conversation turn may wait on a language model; give it more time than a status read.
-CONVERSATION_TIMEOUT = 60.0
+CONVERSATION_TIMEOUT = aiohttp.ClientTimeout(total=120.0, sock_read=60.0)
+NDJSON = "application/x-ndjson"
 # Enrolling downloads and embeds a recording.
 ENROLL_TIMEOUT = 60.0
 
@@ -236,12 +238,43 @@ class KiwiClient:
 
     async def converse(
         self, text: str, language: str, conversation_id: str | None = None
-    ) -> ConversationReply:
-        """POST /api/conversation: one text turn, answered by the hub's pipeline."""
+    ) -> AsyncIterator[str | ConversationReply]:
+        """POST /api/conversation, streamed: the answer's text pieces, then the whole reply.
+
+        The hub routes the text like a voice turn (Home Assistant, then Claude) and streams
+        newline-delimited JSON: ``delta`` frames, then ``done`` (or ``error``).
+        """
         request: JsonObject = {"text": text, "language": language}
         if conversation_id:
             request["conversation_id"] = conversation_id
-        body = await self.request(
-            "POST", "/api/conversation", json=request, time_limit=CONVERSATION_TIMEOUT
-        )
-        return ConversationReply.from_dict(body)
+        headers = {**self.auth_headers, "Accept": NDJSON}
+        url = f"{self.base_url}/api/conversation"
+        try:
+            async with self.session.post(
+                url, json=request, headers=headers, timeout=CONVERSATION_TIMEOUT
+            ) as response:
+                if response.status >= 400:
+                    body = await self._read_body(response)
+                    raise self._status_error(response.status, "/api/conversation", body)
+                async for line in response.content:
+                    if not line.strip():
+                        continue
+                    frame = json.loads(line)
+                    if frame.get("type") == "delta":
+                        yield str(frame.get("text") or "")
+                    elif frame.get("type") == "done":
+                        yield ConversationReply.from_dict(frame)
+                        return
+                    elif frame.get("type") == "error":
+                        raise KiwiResponseError(
+                            str(frame.get("message") or "the hub could not answer"),
+                            status=response.status,
+                            code=_as_text(frame.get("code")),
+                        )
+        except (TimeoutError, aiohttp.ClientError) as err:
+            raise KiwiConnectionError(f"Cannot talk to the hub at {self.base_url}: {err}") from err
+        except ValueError as err:
+            raise KiwiResponseError(
+                f"/api/conversation streamed a frame that is not JSON: {err}", status=200
+            ) from err
+        raise KiwiResponseError("/api/conversation ended without an answer", status=200)

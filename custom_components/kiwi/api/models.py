@@ -165,7 +165,6 @@ class HubConfig:
 
     tts_voice: str | None = None
     tts_voices: tuple[str, ...] = ()
-    wake_word: str | None = None
     raw: JsonObject = field(default_factory=dict)
 
     @classmethod
@@ -175,7 +174,6 @@ class HubConfig:
         return cls(
             tts_voice=_optional_str(data.get("tts_voice")),
             tts_voices=tuple(str(v) for v in voices) if isinstance(voices, list) else (),
-            wake_word=_optional_str(data.get("wake_word")),
             raw=dict(data),
         )
 
@@ -185,15 +183,11 @@ class HubInfo:
     """GET /api/health (answered without a token): is it a Kiwi hub, and which version."""
 
     version: str | None = None
-    hub_id: str | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HubInfo:
         """Parse the health body."""
-        return cls(
-            version=_optional_str(data.get("version")),
-            hub_id=_optional_str(data.get("hub_id")),
-        )
+        return cls(version=_optional_str(data.get("version")))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

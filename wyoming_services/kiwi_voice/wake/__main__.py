@@ -23,6 +23,7 @@ from kiwi_voice.common.executor import EngineExecutor
 from kiwi_voice.common.model_store import ModelStore
 from kiwi_voice.common.server import build_parser, parse_args, run, serve
 
+from .catalog import BUILTIN_RELEASE_URL
 from .engine import DetectionSettings
 from .handler import WakeEventHandler
 from .info import build_info
@@ -72,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
         help="stream time after a detection before the same wake word can fire again",
     )
     parser.add_argument(
+        "--download-url",
+        default=BUILTIN_RELEASE_URL,
+        help="where missing built-in models are fetched from (<url>/<file name>)",
+    )
+    parser.add_argument(
         "--no-download",
         dest="download",
         action="store_false",
@@ -93,6 +99,7 @@ async def _main() -> None:
         settings=settings,
         default_wake_words=args.wake_word,
         download=args.download,
+        download_url=args.download_url,
     )
     models = WakeModels(config)
     current = models.current

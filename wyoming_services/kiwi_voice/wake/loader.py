@@ -62,6 +62,7 @@ class WakeConfig:
     settings: DetectionSettings
     default_wake_words: Sequence[str]  # empty: every loaded wake word
     download: bool
+    download_url: str = BUILTIN_RELEASE_URL  # where `<url>/<file>` is fetched from
 
 
 def load_model_set(config: WakeConfig, download_problem: str | None = None) -> ModelSet:
@@ -75,7 +76,17 @@ def load_model_set(config: WakeConfig, download_problem: str | None = None) -> M
         statuses = [WakeWordStatus(f, False, "needs the feature models") for f in found]
         return ModelSet(None, statuses, problem, missing_defaults=list(config.default_wake_words))
 
-    feature_models = FeatureModels(features.melspectrogram, features.embedding)
+    try:
+        feature_models = FeatureModels(features.melspectrogram, features.embedding)
+    except Exception as err:  # a corrupt file: stay up and say so, never crash-loop
+        _LOGGER.error("Cannot load the openWakeWord feature models: %s", err)
+        statuses = [WakeWordStatus(f, False, "needs the feature models") for f in found]
+        return ModelSet(
+            None,
+            statuses,
+            f"feature models cannot be loaded: {err}",
+            missing_defaults=list(config.default_wake_words),
+        )
     classifiers: dict[str, WakeWordClassifier] = {}
     statuses = []
     for wake_word in found:
@@ -168,11 +179,17 @@ class WakeModels:
                     file_name,
                     lambda name=file_name: store.find_file(name),
                     lambda name=file_name: store.download_file(
-                        f"{BUILTIN_RELEASE_URL}/{name}", name, label=f"openWakeWord {name}"
+                        f"{self.config.download_url.rstrip('/')}/{name}",
+                        name,
+                        label=f"openWakeWord {name}",
                     ),
                 )
             except DownloadError as err:
                 problem = err.text
+                break
+            except OSError as err:  # e.g. a download dir that cannot be written
+                problem = f"cannot store {file_name} in {store.download_dir}: {err}"
+                _LOGGER.error("Model download failed: %s", problem)
                 break
         self.downloading = []
         self.current = load_model_set(self.config, problem)

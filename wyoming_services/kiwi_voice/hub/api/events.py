@@ -38,7 +38,8 @@ _COMMAND_CHECKS = {name: validator(shape) for name, shape in CLIENT_COMMANDS.ite
 
 _SINCE = QueryParam(
     name="since",
-    annotation=Annotated[int, Range(0)],
+    # Bounded so the document says what the hub parses (a seq is far below 2**53 in practice).
+    annotation=Annotated[int, Range(0, 2**53)],
     description="Replay the events after this seq before live ones",
 )
 # The document lists the event names, so a client (or a fuzzer) knows which the hub accepts.

@@ -143,7 +143,7 @@ class Listener:
     async def finish(self) -> list[asyncio.Task[Turn]]:
         """The input ended (a file): settle wake detection and capture; returns the turns."""
         if self._wake is not None:
-            await self._wake.sync()
+            await self._wake.end()
         await self._detections.join()
         if self._segment is not None:
             segment, self._segment = self._segment, None

@@ -10,7 +10,6 @@ turns; POST /api/stop cancels every turn.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from typing import Literal
@@ -26,6 +25,7 @@ from .turn import Turn, TurnRequest, TurnRunner, TurnServices
 
 _LOGGER = logging.getLogger(__name__)
 SOURCE = "pipeline"
+_CANCEL_RETRY_SECONDS = 0.5
 
 
 def new_turn_id() -> str:
@@ -70,6 +70,7 @@ class Pipeline:
             await self._lock.acquire()
         except asyncio.CancelledError:
             # Interrupted while waiting for another turn: it never started, but it did end.
+            turn.interrupted = True
             await turn.sink.send_frame(frames.turn_end(turn.turn_id, "none", "", True, None))
             raise
         self._active = turn
@@ -127,21 +128,26 @@ class Pipeline:
         active.superseded = True
         entry = self._turns.get(active.turn_id)
         if entry is not None:
-            await self._cancel([entry[1]])
+            await self._cancel([entry])
 
     async def interrupt(self, sink: TurnSink | None = None) -> bool:
         """Cancel the turns of `sink` (all turns when None); True if there was one."""
-        tasks = [task for turn, task in self._turns.values() if sink is None or turn.sink is sink]
-        await self._cancel(tasks)
-        return bool(tasks)
+        entries = [e for e in self._turns.values() if sink is None or e[0].sink is sink]
+        await self._cancel(entries)
+        return bool(entries)
 
     @staticmethod
-    async def _cancel(tasks: list[asyncio.Task[Turn]]) -> None:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def _cancel(entries: list[tuple[Turn, asyncio.Task[Turn]]]) -> None:
+        for turn, task in entries:
+            if not turn.finishing:  # a turn that is ending anyway finishes its goodbyes
+                task.cancel()
+        for turn, task in entries:
+            while not task.done():
+                await asyncio.wait({task}, timeout=_CANCEL_RETRY_SECONDS)
+                if not task.done() and not turn.interrupted and not turn.finishing:
+                    # Python 3.11's wait_for (inside wyoming's client) can swallow a
+                    # cancellation that arrives as its read completes: ask again.
+                    task.cancel()
 
     # ---- announcements ----------------------------------------------------------------------
 

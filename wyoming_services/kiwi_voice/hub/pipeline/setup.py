@@ -78,6 +78,8 @@ def build_pipeline(
         router=router,
         policy=SpeakerPolicy(settings),
         approvals=approvals or RefusingApprovalGate(),
+        # Off only to measure what sentence streaming gains (bench/bench_pipeline.py).
+        stream_sentences=environ.get("KIWI_SENTENCE_STREAMING", "on").strip().lower() != "off",
     )
     pipeline = Pipeline(services, context.outputs)
     selector = WakeEngineSelector(settings, context.options.wake_uri, context.pipeline_status)

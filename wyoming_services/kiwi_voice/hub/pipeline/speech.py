@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from kiwi_voice.hub.errors import ServiceError
 from kiwi_voice.hub.tts import TtsClient
 from kiwi_voice.tts.sentences import SentenceSplitter
 
@@ -21,6 +21,21 @@ from . import frames
 from .sink import TurnSink
 
 FirstAudioCallback = Callable[[str], None]  # called with the sentence whose audio starts
+_CANCEL_RETRY_SECONDS = 0.5
+
+
+async def cancel_for_sure(task: asyncio.Task[Any]) -> None:
+    """Cancel `task` and wait until it has ended.
+
+    Python 3.11's `asyncio.wait_for` (inside wyoming's client) can swallow a cancellation that
+    arrives as its read completes; the request is repeated until the task really ends.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=_CANCEL_RETRY_SECONDS)
+    if not task.cancelled():
+        with contextlib.suppress(Exception):
+            task.result()  # retrieved, so a failure is not reported as never retrieved
 
 
 @dataclass
@@ -29,6 +44,7 @@ class SpeechProgress:
     audio_seconds: float = 0.0
     started: bool = False
     tts_first_audio_seconds: float | None = None  # kiwi-tts time for the first audio
+    heard: list[str] = field(default_factory=list)  # sentences whose audio reached the sink
 
 
 class SpeechOutput:
@@ -53,9 +69,15 @@ class SpeechOutput:
         self._splitter = SentenceSplitter()
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._worker = asyncio.create_task(self._speak_queue(), name=f"speech-{turn_id}")
+        self._stopped = False
         self.progress = SpeechProgress()
 
-    def _raise_if_failed(self) -> None:
+    @property
+    def worker(self) -> asyncio.Task[None]:
+        """Ends when everything was spoken (after `finish`), or when speaking failed."""
+        return self._worker
+
+    def raise_if_failed(self) -> None:
         if self._worker.done() and not self._worker.cancelled():
             failure = self._worker.exception()
             if failure is not None:
@@ -66,7 +88,7 @@ class SpeechOutput:
 
         Raises the TTS failure, if speaking already failed, so the caller stops producing text.
         """
-        self._raise_if_failed()
+        self.raise_if_failed()
         if not self._stream_sentences:
             self._splitter.add(text)
             return False
@@ -87,14 +109,14 @@ class SpeechOutput:
 
     async def cancel(self) -> None:
         """Stop speaking: no further request to kiwi-tts, no further audio to the sink."""
-        self._worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ServiceError):
-            await self._worker
+        self._stopped = True
+        self._queue.put_nowait(None)
+        await cancel_for_sure(self._worker)
 
     async def _speak_queue(self) -> None:
         while True:
             sentence = await self._queue.get()
-            if sentence is None:
+            if sentence is None or self._stopped:
                 return
             await self._speak(sentence)
 
@@ -103,10 +125,14 @@ class SpeechOutput:
         requested = self._clock()
         async with contextlib.aclosing(self._tts.synthesize(sentence, self._voice)) as chunks:
             async for chunk in chunks:
+                if self._stopped:
+                    return
                 if not self.progress.started:
                     self.progress.started = True
                     self.progress.tts_first_audio_seconds = self._clock() - requested
                     self._on_first_audio(sentence)
+                if not self.progress.heard or self.progress.heard[-1] is not sentence:
+                    self.progress.heard.append(sentence)
                 await self._sink.play(self._turn_id, chunk)
                 self.progress.audio_seconds += chunk.seconds
         self.progress.sentences += 1

@@ -39,7 +39,7 @@ from . import frames
 from .metrics import TurnTimer
 from .policy import Action, ApprovalGate, Speaker, SpeakerPolicy
 from .sink import TurnSink
-from .speech import SpeechOutput
+from .speech import SpeechOutput, cancel_for_sure
 from .stt import SttClient
 
 _LOGGER = logging.getLogger(__name__)
@@ -82,7 +82,8 @@ class Turn:
     model: str | None = None
     speech: SpeechOutput | None = None
     speaking: bool = False  # TTS_STARTED was published
-    interrupted: bool = False
+    interrupted: bool = False  # cancelled, and the turn knows it
+    finishing: bool = False  # in its final bookkeeping: not to be cancelled any more
     superseded: bool = False  # a barge-in takes the state over: do not go back to IDLE
     error_code: str | None = None
     apologizing: bool = False
@@ -120,19 +121,21 @@ class TurnRunner:
 
     async def run(self, turn: Turn) -> None:
         try:
-            await self._stages(turn)
-        except asyncio.CancelledError:
+            try:
+                await self._stages(turn)
+            except ServiceError as err:
+                await self._failed(turn, err)
+            except Exception as err:
+                _LOGGER.exception("Turn %s failed", turn.turn_id)
+                await self._failed(
+                    turn, ServiceError("hub", "internal_error", f"internal error: {err}")
+                )
+        except asyncio.CancelledError:  # also while apologizing
             turn.interrupted = True
             await self._stop_speaking(turn)
             raise
-        except ServiceError as err:
-            await self._failed(turn, err)
-        except Exception as err:
-            _LOGGER.exception("Turn %s failed", turn.turn_id)
-            await self._failed(
-                turn, ServiceError("hub", "internal_error", f"internal error: {err}")
-            )
         finally:
+            turn.finishing = True
             await self._finish(turn)
 
     async def _stages(self, turn: Turn) -> None:
@@ -269,13 +272,16 @@ class TurnRunner:
     async def _speak_reply(self, turn: Turn, reply: Reply) -> None:
         speech = self._speech(turn)
         from_claude = reply.route is Route.CLAUDE
-        async for delta in reply.stream():
-            if from_claude:
-                turn.timer.mark_first_token()
-                self._s.bus.publish(EventType.LLM_TOKEN, llm_token(delta), SOURCE)
-            await turn.sink.send_frame(frames.bot_delta(turn.turn_id, delta))
-            if speech.add(delta):
-                turn.timer.mark_first_sentence()
+        # The reply is read in its own task so that kiwi-tts failing ends the turn at once,
+        # not only when the model sends its next piece of text.
+        reading = asyncio.create_task(self._read_reply(turn, reply, speech, from_claude))
+        try:
+            await asyncio.wait({reading, speech.worker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not reading.done():
+                await cancel_for_sure(reading)
+        speech.raise_if_failed()
+        reading.result()
         turn.timer.mark_first_sentence()
         if from_claude:
             self._s.bus.publish(
@@ -285,6 +291,17 @@ class TurnRunner:
         progress = await speech.finish()
         turn.timer.tts_first_audio_seconds = progress.tts_first_audio_seconds
         self._tts_finished(turn, interrupted=False)
+
+    async def _read_reply(
+        self, turn: Turn, reply: Reply, speech: SpeechOutput, from_claude: bool
+    ) -> None:
+        async for delta in reply.stream():
+            if from_claude:
+                turn.timer.mark_first_token()
+                self._s.bus.publish(EventType.LLM_TOKEN, llm_token(delta), SOURCE)
+            await turn.sink.send_frame(frames.bot_delta(turn.turn_id, delta))
+            if speech.add(delta):
+                turn.timer.mark_first_sentence()
 
     async def _say(self, turn: Turn, text: str, route: frames.TurnRoute) -> None:
         """Kiwi's own words: an announcement, an apology, a refusal."""
@@ -309,8 +326,13 @@ class TurnRunner:
             await turn.speech.cancel()
         await turn.sink.stop_playback(turn.turn_id)
         self._tts_finished(turn, interrupted=True)
-        if turn.reply is not None:
-            turn.spoken_text = turn.reply.text
+        self._keep_what_was_heard(turn)
+
+    @staticmethod
+    def _keep_what_was_heard(turn: Turn) -> None:
+        """A reply cut short: the end frame says what the user got to hear of it."""
+        if turn.reply is not None and turn.speech is not None and not turn.apologizing:
+            turn.spoken_text = " ".join(turn.speech.progress.heard)
 
     # ---- failures and the end --------------------------------------------------------------
 
@@ -327,6 +349,7 @@ class TurnRunner:
         await turn.sink.send_frame(frames.turn_error(err.code, err.message, turn.turn_id))
         if turn.speech is not None:
             await turn.speech.cancel()
+        self._keep_what_was_heard(turn)
         self._tts_finished(turn, interrupted=True)
         if turn.first_audio is not None and not turn.first_audio.done():
             turn.first_audio.set_exception(err)

@@ -3,8 +3,9 @@
 `WakeWordStream` is one long-lived Wyoming `wake` stream per audio source: every chunk of the
 source goes in, `detection` events come back carrying the stream time (ms) at which the word
 ended, so the capture can start exactly there even when audio arrives faster than real time
-(a WAV file). `sync()` is a describe/info round trip: once it returns, every detection for the
-audio sent before it has been delivered.
+(a WAV file). `end()` closes the stream with audio-stop and then asks `describe`: kiwi-wake
+scores every frame before it answers audio-stop, so once `info` is back every detection of
+the stream has been delivered.
 
 `choose_engine` turns the `wake_word` / `wake_word_engine` settings and what kiwi-wake has
 installed into the engine that runs: `openwakeword` when a model for the word is installed,
@@ -55,6 +56,7 @@ class WakeWordStream:
         self._reader: asyncio.Task[None] | None = None
         self._sent_samples = 0
         self._synced: list[asyncio.Future[None]] = []
+        self._ended = False
         self.failure: ServiceError | None = None
 
     async def open(self) -> None:
@@ -70,7 +72,7 @@ class WakeWordStream:
 
     @property
     def alive(self) -> bool:
-        return self._client is not None and self.failure is None
+        return self._client is not None and self.failure is None and not self._ended
 
     async def send(self, pcm: bytes) -> None:
         if not self.alive or not pcm:
@@ -89,14 +91,16 @@ class WakeWordStream:
         except (OSError, ConnectionError) as err:
             self._fail(ServiceUnavailable(SERVICE, f"lost the wake service: {err}"))
 
-    async def sync(self, wait_seconds: float = 10.0) -> None:
-        """Wait until every detection for the audio sent so far has been delivered."""
+    async def end(self, wait_seconds: float = 10.0) -> None:
+        """End the stream; returns once every detection of it has been delivered."""
         if not self.alive:
             return
         assert self._client is not None
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._synced.append(waiter)
+        self._ended = True
         try:
+            await self._client.write_event(AudioStop().event())
             await self._client.write_event(Describe().event())
             await asyncio.wait_for(asyncio.shield(waiter), wait_seconds)
         except (TimeoutError, OSError, ConnectionError) as err:
@@ -108,7 +112,7 @@ class WakeWordStream:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        if client is not None:
+        if client is not None and not self._ended:
             with contextlib.suppress(OSError, ConnectionError):
                 await client.write_event(AudioStop().event())
             with contextlib.suppress(OSError, ConnectionError):

@@ -10,7 +10,9 @@ export class ApprovalsView {
     this.empty = $("#approvals-empty");
     this.status = $("#approvals-status");
     this.count = $("#approvals-count");
-    this.pending = new Map(); // request_id -> {request_id, command, speaker, kind}
+    this.pending = new Map(); // request_id -> {request_id, command, speaker, kind, expires_at}
+    // Decided requests: a list fetched just before a decision must not bring them back.
+    this.decided = new Set();
   }
 
   async load() {
@@ -27,7 +29,8 @@ export class ApprovalsView {
   }
 
   add(item, render = true) {
-    if (!item?.request_id) return; // without an id there is nothing to answer
+    // Without an id there is nothing to answer.
+    if (!item?.request_id || this.decided.has(item.request_id)) return;
     this.pending.set(item.request_id, {
       request_id: item.request_id,
       command: item.command ?? "",
@@ -70,11 +73,19 @@ export class ApprovalsView {
     for (const b of row.querySelectorAll("button")) b.disabled = true;
     try {
       await this.api.post(`api/approvals/${encodeURIComponent(item.request_id)}`, { approved });
+      this.decided.add(item.request_id);
       this.pending.delete(item.request_id);
       this.render();
       say(this.status, `${approved ? "Approved" : "Denied"}: ${item.command}`, "ok");
     } catch (err) {
-      for (const b of row.querySelectorAll("button")) b.disabled = false;
+      if (err.status === 404 || err.status === 409) {
+        // Decided elsewhere first (Telegram, Home Assistant, its deadline): the first answer stands.
+        this.decided.add(item.request_id);
+        this.pending.delete(item.request_id);
+        this.render();
+      } else {
+        for (const b of row.querySelectorAll("button")) b.disabled = false;
+      }
       say(this.status, err.message, "error");
     }
   }
@@ -86,6 +97,7 @@ export class ApprovalsView {
       if (!replayed) this.load(); // the hub's list adds the deadline the event does not carry
     }
     if ((event === "APPROVAL_RESOLVED" || event === "EXEC_APPROVAL_RESOLVED") && data.request_id) {
+      this.decided.add(data.request_id);
       this.pending.delete(data.request_id);
       this.render();
     }

@@ -61,7 +61,6 @@ export class MicrophonePanel {
     if (!this.session || this.mode !== "push" || talking === this.talking) return;
     this.talking = talking;
     this.talk.setAttribute("aria-pressed", String(talking));
-    this.talk.textContent = talking ? "Listening… release to send" : "Hold to talk";
     if (talking) this.session.startSpeaking();
     else this.session.endSpeaking();
   }
@@ -124,6 +123,7 @@ export class MicrophonePanel {
   captured(pcm, level) {
     this.level.value = Math.min(1, level * 4); // speech RMS rarely passes 0.25
     this.level.textContent = this.level.value.toFixed(2);
+    this.level.dataset.peak = String(Math.max(Number(this.level.dataset.peak ?? 0), this.level.value));
     // Push to talk: nothing leaves the browser while the button is up.
     if (this.mode === "wake" || this.talking) this.session?.sendAudio(pcm);
   }
@@ -171,7 +171,6 @@ export class MicrophonePanel {
     this.toggle.setAttribute("aria-pressed", "false");
     this.toggle.disabled = false;
     this.talk.setAttribute("aria-pressed", "false");
-    this.talk.textContent = "Hold to talk";
     for (const control of [this.talk, this.interrupt, this.textInput, this.textSend]) control.disabled = true;
   }
 }
