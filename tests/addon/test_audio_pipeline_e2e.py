@@ -319,3 +319,34 @@ async def test_the_wake_word_engine_choice_shows_in_the_config(hub: HubProcess) 
     assert kiwi["wake_word"] == "kiwi"
     assert kiwi["model"] is None
     assert (ack["wake_word"], ack["wake_word_engine"]) == ("kiwi", "text")
+
+
+async def test_the_text_engine_hears_kiwi_without_a_model(hub: HubProcess) -> None:
+    # The offline whisper model is built to transcribe every utterance as "kiwi", so with
+    # the text engine any speech is the wake word and the command that follows is captured.
+    url = f"{hub.base_url}/api/config"
+    async with aiohttp.ClientSession(headers=hub.auth_headers) as session:
+        async with session.patch(url, json={"wake_word": "kiwi", "wake_word_engine": "text"}):
+            pass
+        try:
+            async with (
+                EventLog.connect(session, hub.ws_url("/api/events")) as events,
+                AudioClient.connect(session, hub.ws_url("/api/audio")) as client,
+            ):
+                await client.send_audio(espeak_pcm("kiwi") + espeak_pcm(COMMAND))
+                metrics = await events.wait("TURN_METRICS", wait_s=40)
+                await client.send_audio(SILENCE)
+        finally:
+            async with session.patch(url, json={"wake_word": None, "wake_word_engine": None}):
+                pass
+
+    assert events.of("WAKE_WORD_DETECTED") == [
+        {
+            "text": "kiwi",
+            "trigger": "wake_word",
+            "session": events.of("WAKE_WORD_DETECTED")[0]["session"],
+        }
+    ]
+    assert events.of("SPEECH_RECOGNIZED") == [{"text": "kiwi", "language": "en"}]
+    assert metrics["data"]["stt_ms"] > 0
+    assert client.audio_bytes() > 0

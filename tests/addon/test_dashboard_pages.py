@@ -268,12 +268,12 @@ def test_soul_switch_changes_the_hubs_soul(signed_in: Page, hub: HubProcess) -> 
 def test_language_and_controls(signed_in: Page, hub: HubProcess) -> None:
     page = signed_in
     show_tab(page, "Souls & settings")
-    page.get_by_label("Language", exact=True).select_option("de")
+    page.get_by_label("Quick language switch").select_option("de")
     page.get_by_role("button", name="Switch", exact=True).click()
     expect(page.locator("#controls-status")).to_contain_text("Language: de.")
     assert api(hub, "GET", "/api/languages")["current"] == "de"
     api(hub, "POST", "/api/language", {"language": "en"})  # changed elsewhere: the page follows
-    expect(page.get_by_label("Language", exact=True)).to_have_value("en")
+    expect(page.get_by_label("Quick language switch")).to_have_value("en")
     page.get_by_role("button", name="Reset context").click()
     expect(page.locator("#controls-status")).to_contain_text("Conversation forgotten.")
     expect(log_row(page, "CONTEXT_RESET")).to_have_count(1)

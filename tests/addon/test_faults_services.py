@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -145,13 +146,21 @@ async def _wait_until_up(stack: Stack) -> None:
                 if up:
                     pending.discard(name)
             await asyncio.sleep(0.25)
+    # kiwi-speaker answers at once and warms its encoder after; a turn needs it warm.
+    while "Voice encoder warm" not in stack.output():
+        assert time.monotonic() < deadline, f"no warm encoder:\n{stack.output()[-4000:]}"
+        await asyncio.sleep(0.25)
+
+
+async def _describe(port: int) -> dict[str, Any] | None:
+    try:
+        return await asyncio.to_thread(describe, port, 2.0)
+    except (OSError, ValueError, RuntimeError):
+        return None
 
 
 async def _describes(port: int) -> bool:
-    try:
-        return bool(await asyncio.to_thread(describe, port, 2.0))
-    except (OSError, ValueError, RuntimeError):
-        return False
+    return await _describe(port) is not None
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +168,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("faults-services")
     data_dir = root / "data"
     populate_models_dir(data_dir / "models")
+    # The launcher points kiwi-speaker's numba cache into the data dir: share the tests' one,
+    # so resemblyzer loads its compiled kernels instead of compiling them (~20 s).
+    (data_dir / "cache").mkdir(parents=True)
+    (data_dir / "cache" / "numba").symlink_to(configure_numba_cache(), target_is_directory=True)
     options = root / "options.json"
     options.write_text(json.dumps(OPTIONS), encoding="utf-8")
     ports = dict(zip(PORT_VARIABLES, free_ports(len(PORT_VARIABLES)), strict=True))
@@ -206,19 +219,36 @@ async def _error_from(events: EventLog, source: str) -> dict[str, object]:
 
 
 async def _kill(stack: Stack, name: str) -> None:
-    pid = stack.child_pid(name)
-    os.kill(pid, signal.SIGKILL)
-    while Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text():
-        await asyncio.sleep(0.01)
+    os.kill(stack.child_pid(name), signal.SIGKILL)
 
 
 async def _back(stack: Stack, name: str) -> float:
-    """Wait until the launcher restarted `name` and it answers describe; when that happened."""
+    """Wait until the launcher restarted `name` and it can work; when that happened.
+
+    kiwi-speaker listens at once and loads its encoder after (identify requests wait for it):
+    for it, "back" is when `describe` says the encoder is loaded, and the seconds it listened
+    before that are recorded too."""
     deadline = time.monotonic() + BACK_LIMIT_S
-    while not await _describes(stack.ports[name]):
+    listening_at = None
+    while True:
+        info = await _describe(stack.ports[name])
+        if info is not None and listening_at is None:
+            listening_at = time.monotonic()
+        if info is not None and (name != "speaker" or _encoder_loaded(info)):
+            break
         assert time.monotonic() < deadline, f"{name} did not come back:\n{stack.output()[-4000:]}"
         await asyncio.sleep(0.1)
-    return time.monotonic()
+    ready_at = time.monotonic()
+    if name == "speaker" and listening_at is not None:
+        stack.recovery_s["speaker_listening_before_encoder_loaded"] = round(
+            ready_at - listening_at, 2
+        )
+    return ready_at
+
+
+def _encoder_loaded(info: dict[str, Any]) -> bool:
+    models = info.get("speaker", [{}])[0].get("models", [{}])  # type: ignore[union-attr]
+    return "(loaded from" in str(models[0].get("description", ""))
 
 
 async def _hub_is_the_same_process(stack: Stack, hub_pid: int) -> None:
@@ -236,7 +266,7 @@ async def _push_to_talk(
     half = len(pcm) // 2 // 3200 * 3200
     await client.send_audio(pcm[:half])
     if during is not None:
-        await during  # type: ignore[misc]
+        await during
     await client.send_audio(pcm[half:])
     await client.send({"type": "end_speaking"})
     await client.wait(lambda _r: len(client.frames("end")) > ends, TURN_LIMIT_S)

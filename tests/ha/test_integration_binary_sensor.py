@@ -12,6 +12,9 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.kiwi.api import KiwiClient
 from tests.ha.kiwi_common import snapshot_kiwi_platform, wait_for_state
 
+# Real processes behind every test: a hang fails the test instead of the run.
+pytestmark = pytest.mark.timeout(120)
+
 SPEAKING = "binary_sensor.kiwi_speaking"
 
 

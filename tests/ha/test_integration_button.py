@@ -18,6 +18,9 @@ from custom_components.kiwi.const import KIWI_EVENT
 from tests.ha.kiwi_common import entry_for, setup_entry, snapshot_kiwi_platform, wait_for
 from tests.support.hub_process import HubProcess
 
+# Real processes behind every test: a hang fails the test instead of the run.
+pytestmark = pytest.mark.timeout(120)
+
 
 @pytest.fixture
 def platforms() -> list[Platform]:

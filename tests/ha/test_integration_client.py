@@ -30,6 +30,9 @@ from custom_components.kiwi.api import (
 from tests.ha.kiwi_common import hub_client_for
 from tests.support.hub_process import HubProcess
 
+# Real processes behind every test: a hang fails the test instead of the run.
+pytestmark = pytest.mark.timeout(120)
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

@@ -20,6 +20,9 @@ from custom_components.kiwi.const import DOMAIN
 from tests.support.hub_process import HubProcess
 from tests.support.ports import free_port
 
+# Real processes behind every test: a hang fails the test instead of the run.
+pytestmark = pytest.mark.timeout(120)
+
 ADDON_UUID = "6f0c0b2a6d3f4c55b9a1c0ffee000001"
 
 

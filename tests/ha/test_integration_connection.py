@@ -28,6 +28,9 @@ from tests.ha.kiwi_common import (
 )
 from tests.support.hub_process import HubProcess, restart_hub, start_hub
 
+# Real processes behind every test: a hang fails the test instead of the run.
+pytestmark = pytest.mark.timeout(120)
+
 STATE = "sensor.kiwi_assistant_state"
 SOUL = "sensor.kiwi_active_soul"
 EVENTS = "event.kiwi_voice_events"

@@ -24,6 +24,9 @@ from syrupy.assertion import SnapshotAssertion
 from tests.ha.kiwi_common import entry_for, hub_client_for, setup_entry, snapshot_kiwi_platform
 from tests.support.hub_process import HubProcess
 
+# Real processes behind every test: a hang fails the test instead of the run.
+pytestmark = pytest.mark.timeout(120)
+
 AGENT = "conversation.kiwi"
 
 

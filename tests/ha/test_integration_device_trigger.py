@@ -22,6 +22,9 @@ from custom_components.kiwi.device_trigger import async_validate_trigger_config
 from tests.ha.kiwi_common import TEST_UNIQUE_ID, say_to_kiwi, wait_for
 from tests.support.speech import espeak_wav
 
+# Real processes behind every test: a hang fails the test instead of the run.
+pytestmark = pytest.mark.timeout(120)
+
 
 def hub_device(hass: HomeAssistant) -> dr.DeviceEntry:
     """The hub's device."""

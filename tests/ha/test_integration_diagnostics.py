@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -13,6 +14,9 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from tests.support.hub_process import HubProcess
+
+# Real processes behind every test: a hang fails the test instead of the run.
+pytestmark = pytest.mark.timeout(120)
 
 
 async def test_diagnostics_redact_the_token(

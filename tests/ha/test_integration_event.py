@@ -15,6 +15,9 @@ from custom_components.kiwi.api import KiwiClient
 from custom_components.kiwi.const import KIWI_EVENT
 from tests.ha.kiwi_common import say_to_kiwi, snapshot_kiwi_platform, wait_for
 
+# Real processes behind every test: a hang fails the test instead of the run.
+pytestmark = pytest.mark.timeout(120)
+
 EVENTS = "event.kiwi_voice_events"
 
 

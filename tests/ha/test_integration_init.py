@@ -18,6 +18,9 @@ from tests.support.cache import REPO_ROOT
 from tests.support.hub_process import HubProcess
 from tests.support.ports import free_port
 
+# Real processes behind every test: a hang fails the test instead of the run.
+pytestmark = pytest.mark.timeout(120)
+
 MANIFEST = REPO_ROOT / "custom_components" / "kiwi" / "manifest.json"
 MANIFEST_SCHEMA = Path("/work/shared/schemas/integration-manifest.schema.json")
 ADDON_PYTHON = REPO_ROOT / ".venv-addon" / "bin" / "python"

@@ -13,6 +13,9 @@ from custom_components.kiwi.const import CONF_SPEAKER_PERSONS, KIWI_EVENT
 from tests.ha.kiwi_common import enroll, setup_entry, wait_for
 from tests.support.speech import espeak_wav
 
+# Real processes behind every test: a hang fails the test instead of the run.
+pytestmark = pytest.mark.timeout(120)
+
 
 @pytest.fixture
 async def people(hass: HomeAssistant) -> None:

@@ -24,6 +24,9 @@ from tests.support.hub_process import HubProcess, start_hub
 from tests.support.ports import free_port
 from tests.support.wyoming_process import ServiceProcess, start_service
 
+# Real processes behind every test: a hang fails the test instead of the run.
+pytestmark = pytest.mark.timeout(120)
+
 ISSUE = f"models_missing_tts_{TEST_ENTRY_ID}"
 
 

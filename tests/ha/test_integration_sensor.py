@@ -13,6 +13,9 @@ from custom_components.kiwi.api import KiwiClient
 from tests.ha.kiwi_common import snapshot_kiwi_platform, type_to_kiwi, wait_for, wait_for_state
 from tests.support.speech import espeak_wav
 
+# Real processes behind every test: a hang fails the test instead of the run.
+pytestmark = pytest.mark.timeout(120)
+
 
 @pytest.fixture
 def platforms() -> list[Platform]:

@@ -17,6 +17,9 @@ from custom_components.kiwi.const import DOMAIN, KIWI_EVENT
 from tests.ha.kiwi_common import wait_for
 from tests.support.speech import espeak_wav
 
+# Real processes behind every test: a hang fails the test instead of the run.
+pytestmark = pytest.mark.timeout(120)
+
 
 async def act(hass: HomeAssistant, action: str, **data: object) -> object:
     """Call a kiwi action and wait for it."""

@@ -13,6 +13,9 @@ from custom_components.kiwi.api import KiwiClient
 from custom_components.kiwi.const import DOMAIN
 from tests.ha.kiwi_common import TEST_UNIQUE_ID, enroll, wait_for, wait_for_state
 
+# Real processes behind every test: a hang fails the test instead of the run.
+pytestmark = pytest.mark.timeout(120)
+
 
 def speaker_device(hass: HomeAssistant, speaker_id: str) -> dr.DeviceEntry | None:
     """The device of a speaker profile, if Home Assistant has one."""

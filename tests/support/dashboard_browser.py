@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,6 +197,12 @@ def chromium_args(microphone_wav: Path | None = None, *, loop_audio: bool = True
             "--autoplay-policy=no-user-gesture-required",
         ]
     return args
+
+
+def update_docs_image() -> bool:
+    """Whether to (re)write docs/images/dashboard.png: when missing, or when asked to
+    (KIWI_UPDATE_DOCS_IMAGES=1), so ordinary test runs leave the committed picture alone."""
+    return not DOCS_IMAGE.exists() or os.environ.get("KIWI_UPDATE_DOCS_IMAGES") == "1"
 
 
 def screenshot_path(name: str) -> Path:

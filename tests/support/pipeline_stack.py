@@ -97,6 +97,7 @@ def start_stack(
     The hub listens for the wake word `hey_jarvis` on openwakeword, and lets unknown voices
     run commands (tests use unenrolled espeak voices) unless `env` says otherwise.
     """
+    data_dir.mkdir(parents=True, exist_ok=True)
     stack = PipelineStack(data_dir, shared=dict(shared or {}))
     try:
         starters = service_starters(models_dir, data_dir)

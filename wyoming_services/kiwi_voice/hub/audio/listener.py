@@ -95,7 +95,8 @@ class Listener:
         self._reported: str | None = None  # the last wake failure told to the user
         self._detections: asyncio.Queue[int] = asyncio.Queue()
         self._segment: _Segment | None = None
-        self._segments: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue()
+        # Speech segments waiting for the text engine: (audio, start, end) sample positions.
+        self._segments: asyncio.Queue[tuple[bytes, int, int]] = asyncio.Queue()
         self._workers = [
             asyncio.create_task(self._handle_detections(), name=f"wake-{sink.label}"),
             asyncio.create_task(self._handle_segments(), name=f"text-wake-{sink.label}"),
@@ -189,6 +190,7 @@ class Listener:
             turn_id, trigger, Endpointer(self._endpoint_settings(push_to_talk)), position
         )
         self._capture = capture
+        self._segment = None  # the text engine starts afresh after this utterance
         # Audio that arrived since the wake word ended is already here: listen to it first.
         result = capture.endpointer.add(self._ring.since(position))
         if result is not None:
@@ -290,13 +292,15 @@ class Listener:
 
     def _queue_segment(self, segment: _Segment, result: Utterance) -> None:
         if result.had_speech:
-            self._segments.put_nowait((result.pcm, segment.start + result.end_offset // 2))
+            end = segment.start + result.end_offset // 2
+            self._segments.put_nowait((result.pcm, segment.start, end))
 
     async def _handle_segments(self) -> None:
         while True:
-            pcm, end = await self._segments.get()
+            pcm, start, end = await self._segments.get()
             try:
-                await self._match_text_wake(pcm, end)
+                if self._capture is None and start >= self._used_until:
+                    await self._match_text_wake(pcm, end)
             except Exception:
                 _LOGGER.exception("%s: text wake word matching failed", self._sink.label)
             finally:
@@ -310,6 +314,7 @@ class Listener:
             self._report(err)
             return
         rest = text_matches_wake_word(transcript.text, self._selector.current.wake_word)
+        # Checked again: a capture may have started while the transcript was being made.
         if rest is None or self._capture is not None or end < self._used_until:
             return
         self._reported = None

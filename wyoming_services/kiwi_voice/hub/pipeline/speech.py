@@ -67,6 +67,7 @@ class SpeechOutput:
         self._stream_sentences = stream_sentences
         self._clock = clock
         self._splitter = SentenceSplitter()
+        self._collected: list[str] = []  # the whole reply, when not streaming sentences
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._worker = asyncio.create_task(self._speak_queue(), name=f"speech-{turn_id}")
         self._stopped = False
@@ -90,7 +91,7 @@ class SpeechOutput:
         """
         self.raise_if_failed()
         if not self._stream_sentences:
-            self._splitter.add(text)
+            self._collected.append(text)
             return False
         sentences = self._splitter.add(text)
         for sentence in sentences:
@@ -99,7 +100,8 @@ class SpeechOutput:
 
     async def finish(self) -> SpeechProgress:
         """Speak what is left; return once every sentence's audio was sent and played."""
-        rest = self._splitter.finish()
+        rest = self._splitter.finish() if self._stream_sentences else "".join(self._collected)
+        rest = " ".join(rest.split())
         if rest:
             self._queue.put_nowait(rest)
         self._queue.put_nowait(None)

@@ -180,8 +180,8 @@ class Dashboard {
 
   hello(hello) {
     this.badge.show(hello.state);
-    // After a reconnect the replayed events bring the views up to date; what the log no
-    // longer holds is covered by the "gap" handler.
+    // The replay brings the live views up to date; the REST snapshots (souls, speakers,
+    // approvals) are reloaded too, since the hub may have restarted with other files.
     if (hello.reconnect) this.reloadSnapshots();
   }
 

@@ -105,19 +105,25 @@ export class MicrophonePanel {
         onClosed: (reason) => this.closed(reason),
       });
       await this.session.open();
+    } catch (err) {
+      this.teardown();
+      say(this.status, `Cannot reach the hub's audio: ${err.message}`, "error");
+      return;
+    }
+    let micError = null;
+    try {
       this.microphone = new Microphone((pcm, level) => this.captured(pcm, level));
       await this.microphone.start();
     } catch (err) {
-      this.teardown();
-      say(this.status, `Microphone unavailable: ${err.message}`, "error");
-      this.toggle.disabled = false;
-      return;
+      // No microphone (denied, or plain http): typing and hearing the answers still work.
+      this.microphone = null;
+      micError = err;
     }
     this.toggle.textContent = "Stop microphone";
-    this.toggle.setAttribute("aria-pressed", "true");
     this.toggle.disabled = false;
     for (const control of [this.interrupt, this.textInput, this.textSend]) control.disabled = false;
     this.modeChanged();
+    if (micError) say(this.status, `Microphone unavailable (${micError.message}); you can still type.`, "error");
   }
 
   captured(pcm, level) {
@@ -168,7 +174,6 @@ export class MicrophonePanel {
     if (session) session.onClosed = () => {};
     this.level.value = 0;
     this.toggle.textContent = "Start microphone";
-    this.toggle.setAttribute("aria-pressed", "false");
     this.toggle.disabled = false;
     this.talk.setAttribute("aria-pressed", "false");
     for (const control of [this.talk, this.interrupt, this.textInput, this.textSend]) control.disabled = true;
