@@ -8,7 +8,9 @@ STT runs; the audio path is in test_audio_pipeline_e2e.py).
 from __future__ import annotations
 
 import base64
+import io
 import json
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import pytest
 from tests.support.hub_process import HubProcess
 from tests.support.pipeline_client import AudioClient, EventLog
 from tests.support.pipeline_stack import PipelineStack, start_stack
+from tests.support.speech import espeak_pcm
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -193,3 +196,24 @@ async def test_the_openapi_document_describes_the_pipeline_endpoints(hub: HubPro
     assert "Event_SPEAKER_BLOCKED" in schemas
     assert "last_turn_metrics" in schemas["StatusResponse"]["required"]
     assert "last_turn_metrics" in status
+
+
+async def test_a_file_with_kiwi_wake_down_says_so(hub: HubProcess) -> None:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(espeak_pcm("hey jarvis"))
+    async with (
+        aiohttp.ClientSession(headers=hub.auth_headers) as session,
+        EventLog.connect(session, hub.ws_url("/api/events")) as events,
+    ):
+        async with session.post(f"{hub.base_url}/api/audio/file", data=out.getvalue()) as answer:
+            result = answer.status, await answer.json()
+        error = await events.wait("ERROR")
+    assert result[0] == 200
+    assert result[1]["turns"] == []
+    assert result[1]["wake_word_detected"] is False
+    assert result[1]["errors"] == ["wake_unavailable"]
+    assert (error["data"]["source"], error["data"]["code"]) == ("wake", "wake_unavailable")

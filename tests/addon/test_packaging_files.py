@@ -21,7 +21,7 @@ from kiwi_voice.launcher.specs import PROCESS_NAMES, build_process_specs
 
 REPO = Path(__file__).resolve().parents[2]
 ADDON = REPO / "addon"
-SCHEMAS = Path("/work/shared/schemas")
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 S6 = ADDON / "rootfs" / "etc" / "s6-overlay" / "s6-rc.d"
 MINIMUM_HA = "2026.2.0"
 

@@ -22,6 +22,7 @@ from tests.support.pipeline_stack import PipelineStack, start_stack
 
 pytestmark = pytest.mark.timeout(60)
 COMEDIAN_PROMPT_START = "You are Kiwi in stand-up mode"
+TEXT_ONLY = {"output_format": "none"}
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +163,9 @@ async def test_each_speaker_keeps_its_own_context_until_reset(
     assert stack.claude is not None
     async with (
         aiohttp.ClientSession(headers=hub.auth_headers) as session,
-        AudioClient.connect(session, hub.ws_url("/api/audio"), hello={}) as ann,
-        AudioClient.connect(session, hub.ws_url("/api/audio"), hello={}) as bob,
+        # Text only: these turns need no audio, so nothing waits for playback.
+        AudioClient.connect(session, hub.ws_url("/api/audio"), hello=TEXT_ONLY) as ann,
+        AudioClient.connect(session, hub.ws_url("/api/audio"), hello=TEXT_ONLY) as bob,
     ):
         await _ask(ann, "remember the number seven")
         await _ask(ann, "which number was it")

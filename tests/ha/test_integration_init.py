@@ -22,7 +22,9 @@ from tests.support.ports import free_port
 pytestmark = pytest.mark.timeout(120)
 
 MANIFEST = REPO_ROOT / "custom_components" / "kiwi" / "manifest.json"
-MANIFEST_SCHEMA = Path("/work/shared/schemas/integration-manifest.schema.json")
+MANIFEST_SCHEMA = (
+    Path(__file__).resolve().parents[1] / "schemas" / "integration-manifest.schema.json"
+)
 ADDON_PYTHON = REPO_ROOT / ".venv-addon" / "bin" / "python"
 # jsonschema lives in the add-on env (HA's env does not ship it): validate there.
 VALIDATE = """

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import statistics
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,10 @@ def trimmed_utterance(pcm: bytes, lead_in_s: float = 0.2) -> bytes:
     """espeak clips carry 1 s of silence at each end: keep `lead_in_s` before the speech, all
     the silence after it (it lets Kiwi hear the end of the utterance)."""
     return pcm[int((1.0 - lead_in_s) * 16000) * 2 :]
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
 
 
 def rss_mb(pid: int) -> float | None:
@@ -70,6 +75,7 @@ class Listener:
     first_seq: int | None = None
     closed_by_hub: bool = False
     error_events: list[dict[str, Any]] = field(default_factory=list)
+    turn_metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -101,8 +107,14 @@ class LoadResult:
             problems.append("turns were still under way after the drain limit")
         return problems
 
+    def completed_turn_metrics(self) -> list[dict[str, Any]]:
+        """TURN_METRICS of the turns that were not interrupted (as the first listener saw them)."""
+        metrics = self.listeners[0].turn_metrics if self.listeners else []
+        return [m for m in metrics if not m["interrupted"] and m.get("first_audio_ms")]
+
     def summary(self) -> dict[str, Any]:
         mics = self.microphones
+        completed = self.completed_turn_metrics()
         return {
             "seconds": round(self.seconds, 1),
             "audio_sessions": len(mics),
@@ -113,6 +125,10 @@ class LoadResult:
             "turns_interrupted_by_barge_in": sum(m.interrupted for m in mics),
             "tts_audio_seconds_sent": round(sum(m.audio_bytes for m in mics) / 32000, 1),
             "events_per_client": len(self.listeners[0].seqs) if self.listeners else 0,
+            "completed_turns_first_audio_ms_median": _median(
+                [m["first_audio_ms"] for m in completed]
+            ),
+            "completed_turns_total_ms_median": _median([m["total_ms"] for m in completed]),
             "errors": len(self.errors()),
             "rss_mb": {
                 name: {
@@ -196,6 +212,8 @@ async def _listen(ws: aiohttp.ClientWebSocketResponse, listener: Listener) -> No
             listener.seqs.append(frame["seq"])
             if frame["event"] == "ERROR":
                 listener.error_events.append(frame["data"])
+            elif frame["event"] == "TURN_METRICS":
+                listener.turn_metrics.append(frame["data"])
     listener.closed_by_hub = True
 
 

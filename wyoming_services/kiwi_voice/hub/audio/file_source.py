@@ -40,6 +40,7 @@ class FileSink:
         self.label = f"file:{secrets.token_hex(4)}"
         self.turns: dict[str, _TurnRecord] = {}
         self.wake_word_detected = False
+        self.errors: list[str] = []  # failures outside any turn (e.g. kiwi-wake unreachable)
 
     def _record(self, turn_id: str) -> _TurnRecord:
         return self.turns.setdefault(turn_id, _TurnRecord(turn_id))
@@ -47,6 +48,8 @@ class FileSink:
     async def send_frame(self, frame: TurnFrame) -> None:
         turn_id = frame.get("turn_id")
         if not isinstance(turn_id, str):
+            if frame["type"] == "error":
+                self.errors.append(frame["code"])
             return
         record = self._record(turn_id)
         if frame["type"] == "listening":
@@ -89,6 +92,7 @@ class FileSink:
             "input_seconds": round(audio.seconds, 3),
             "wake_word_detected": self.wake_word_detected,
             "turns": turns,
+            "errors": self.errors,
         }
 
 

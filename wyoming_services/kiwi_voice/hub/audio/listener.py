@@ -221,7 +221,7 @@ class Listener:
     async def _send_to_wake(self, pcm: bytes, choice: EngineChoice) -> None:
         stream = self._wake
         if stream is not None and stream.failure is not None:
-            self._report(stream.failure)
+            await self._report(stream.failure)
             await self._close_wake()
             stream = None
         if stream is None:
@@ -236,7 +236,7 @@ class Listener:
             try:
                 await stream.open()
             except ServiceError as err:
-                self._report(err)
+                await self._report(err)
                 self._wake_retry_at = time.monotonic() + _WAKE_RETRY_SECONDS
                 return
             self._wake = stream
@@ -311,7 +311,7 @@ class Listener:
         try:
             transcript = await self._stt.transcribe(PcmAudio(RATE, 2, 1, pcm), language)
         except ServiceError as err:
-            self._report(err)
+            await self._report(err)
             return
         rest = text_matches_wake_word(transcript.text, self._selector.current.wake_word)
         # Checked again: a capture may have started while the transcript was being made.
@@ -335,12 +335,11 @@ class Listener:
 
     # ---- failures ---------------------------------------------------------------------------
 
-    def _report(self, err: ServiceError) -> None:
+    async def _report(self, err: ServiceError) -> None:
         """Tell the user once per outage, not for every chunk of audio."""
         if self._reported == err.message:
             return
         self._reported = err.message
         _LOGGER.warning("%s: %s failed: %s", self._sink.label, err.service, err.message)
         self._bus.publish(EventType.ERROR, error(err.message, err.service, err.code), "listener")
-        task = asyncio.create_task(self._sink.send_frame(frames.turn_error(err.code, err.message)))
-        self._workers.append(task)
+        await self._sink.send_frame(frames.turn_error(err.code, err.message))

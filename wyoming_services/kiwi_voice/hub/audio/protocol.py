@@ -169,3 +169,4 @@ class AudioFileResponse(TypedDict):
     input_seconds: float
     wake_word_detected: bool
     turns: list[AudioFileTurn]
+    errors: Annotated[list[str], Doc("Codes of failures outside a turn, e.g. wake_unavailable")]
