@@ -9,8 +9,9 @@ For tests and benchmarks that need the real supervision (restarts) or every proc
     finally:
         stack.stop()
 
-Add-on env only (it reads the launcher's port variables). Every port is free and on 127.0.0.1; `stop()` sends SIGINT as Ctrl-C would (SIGKILL to the
-process group if that does not end it) and stops the fakes.
+Add-on env only (it reads the launcher's port variables). Every port is free and on 127.0.0.1;
+`stop()` sends SIGINT as Ctrl-C would (SIGKILL to the process group if that does not end it)
+and stops the fakes.
 """
 
 from __future__ import annotations
