@@ -2,7 +2,13 @@
 
 Each `bench/bench_*.py` module exposes `run(results: dict) -> None` and adds its own section to
 `results` (numbers only, plus a `notes` list for anything it could not measure). Benchmarks are
-compared as ratios within one run on this machine; absolute numbers vary between machines.
+compared as ratios within one run on this machine; absolute numbers vary between machines. A
+section states what it compares in a `comparisons` list (see bench/report.py), which RESULTS.md
+turns into the "Kiwi against its peers" table and plot.
+
+    python -m bench                 # everything (make bench)
+    python -m bench rss load        # modules whose name contains rss or load
+    python -m bench rss --out /tmp/b   # elsewhere, leaving bench/results.json alone
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import json
 import logging
 import os
 import platform
+import subprocess
 import time
 import traceback
 from pathlib import Path
@@ -22,6 +29,30 @@ from bench.report import write_markdown
 
 BENCH_DIR = Path(__file__).resolve().parent
 _LOGGER = logging.getLogger("bench")
+
+
+def _commit() -> str:
+    """The checked-out commit (and + when the tree has changes), for the report's header."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=BENCH_DIR,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=BENCH_DIR,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+" if dirty else "")
 
 
 def discover_modules(selected: list[str]) -> list[str]:
@@ -43,19 +74,26 @@ def main() -> None:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "load_average": round(os.getloadavg()[0], 2),
+            "commit": _commit(),
         },
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "failures": {},
+        "durations_s": {},
     }
     for name in discover_modules(args.only):
         _LOGGER.info("running %s", name)
+        before = set(results)
         started = time.perf_counter()
         try:
             importlib.import_module(f"bench.{name}").run(results)
         except Exception:  # one broken benchmark must not hide the others
             results["failures"][name] = traceback.format_exc(limit=5)
             _LOGGER.exception("%s failed", name)
-        _LOGGER.info("%s took %.1f s", name, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        for section in set(results) - before:
+            results["durations_s"][section] = round(seconds, 1)
+        _LOGGER.info("%s took %.1f s", name, seconds)
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")

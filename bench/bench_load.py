@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support import offline_models
-from tests.support.load_run import LoadResult, run_load, trimmed_utterance, utterance_gap
+from tests.support.load_run import LoadResult, run_load, trimmed_utterance
 from tests.support.pipeline_stack import PipelineStack, start_stack
 from tests.support.speech import espeak_pcm
 
@@ -38,9 +38,7 @@ def _load(stack: PipelineStack, utterance: bytes, **kwargs: Any) -> LoadResult:
     hub = stack.hub
     assert hub is not None
     pids = {"hub": hub.process.pid, **{n: s.process.pid for n, s in stack.services.items()}}
-    return asyncio.run(
-        run_load(f"ws://127.0.0.1:{hub.port}", hub.token, utterance, pids, **kwargs)
-    )
+    return asyncio.run(run_load(f"ws://127.0.0.1:{hub.port}", hub.token, utterance, pids, **kwargs))
 
 
 def _ratio(loaded: float | None, idle: float | None) -> float | None:

@@ -42,7 +42,8 @@ from .ring import AudioRing
 
 _LOGGER = logging.getLogger(__name__)
 RATE = 16_000
-_WAKE_RETRY_SECONDS = 5.0
+# A restarted kiwi-wake must hear the next wake word within seconds; a refused connect is cheap.
+_WAKE_RETRY_SECONDS = 1.0
 
 
 class ListenMode(StrEnum):
