@@ -11,12 +11,14 @@ metrics are missing is skipped. Every other metric with "ratio" in its name is l
 from __future__ import annotations
 
 import fnmatch
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 SKIP_SECTIONS = {"machine", "started", "failures", "durations_s"}
 PROCESS_RSS_SECTION = "rss"
+SAME_WITHIN = 0.05  # ratios this close to 1 are "about the same"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,12 @@ class Comparison:
     @property
     def better(self) -> bool:
         return self.ratio <= 1.0 if self.lower_is_better else self.ratio >= 1.0
+
+    @property
+    def verdict(self) -> str:
+        if abs(self.ratio - 1.0) < SAME_WITHIN:
+            return "about the same"
+        return "better" if self.better else "worse"
 
 
 # (section, Kiwi metric, peer metric, what is compared, the peer, lower is better)
@@ -114,6 +122,10 @@ def _format(value: Any) -> str:
 # ---- plots ------------------------------------------------------------------------------------
 
 
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(text, width))
+
+
 def _pyplot() -> Any:
     import matplotlib
 
@@ -127,19 +139,20 @@ def plot_ratios(comparisons: list[Comparison], out_dir: Path) -> str | None:
     if not comparisons:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 0.42 * len(comparisons) + 1.4))
-    labels = [f"{c.section}: {c.name}\nvs {c.baseline_name}" for c in comparisons]
-    colors = ["#4caf50" if c.better else "#e57373" for c in comparisons]
+    fig, ax = plt.subplots(figsize=(10, 0.5 * len(comparisons) + 1.4))
+    labels = [_wrap(f"{c.section}: {c.name} vs {c.baseline_name}", 44) for c in comparisons]
+    palette = {"better": "#4caf50", "about the same": "#90a4ae", "worse": "#e57373"}
+    colors = [palette[c.verdict] for c in comparisons]
     ax.barh(labels, [c.ratio for c in comparisons], color=colors)
     ax.axvline(1.0, color="#333333", linewidth=1)
     for index, comparison in enumerate(comparisons):
         ax.text(comparison.ratio, index, f" {comparison.ratio:.2f}", va="center", fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("Kiwi / peer (1.0 = same; green = Kiwi better)")
+    ax.set_xlabel("Kiwi / peer (1.0 = same; green: Kiwi better, red: worse, grey: within 5 %)")
     ax.set_title("Kiwi against its peers, same run")
     ax.tick_params(axis="y", labelsize=6)
     fig.tight_layout()
-    fig.savefig(out_dir / "ratios.png", dpi=90)
+    fig.savefig(out_dir / "ratios.png", dpi=90, bbox_inches="tight")
     plt.close(fig)
     return "ratios.png"
 
@@ -154,7 +167,7 @@ def plot_pairs(section: str, comparisons: list[Comparison], out_dir: Path) -> st
     )
     for ax, comparison in zip(axes[:, 0], comparisons, strict=True):
         ax.barh(
-            ["Kiwi", comparison.baseline_name],
+            ["Kiwi", _wrap(comparison.baseline_name, 26)],
             [comparison.kiwi, comparison.baseline],
             color=["#4caf50", "#90a4ae"],
         )
@@ -163,7 +176,7 @@ def plot_pairs(section: str, comparisons: list[Comparison], out_dir: Path) -> st
         ax.tick_params(labelsize=7)
     fig.tight_layout()
     name = f"{section}.png"
-    fig.savefig(out_dir / name, dpi=90)
+    fig.savefig(out_dir / name, dpi=90, bbox_inches="tight")
     plt.close(fig)
     return name
 
@@ -196,7 +209,7 @@ def plot_metrics(section: str, rows: list[tuple[str, Any]], out_dir: Path) -> st
         ax.tick_params(axis="y", labelsize=6)
     fig.tight_layout()
     name = f"{section}.png"
-    fig.savefig(out_dir / name, dpi=90)
+    fig.savefig(out_dir / name, dpi=90, bbox_inches="tight")
     plt.close(fig)
     return name
 
@@ -210,10 +223,9 @@ def _peer_table(comparisons: list[Comparison]) -> list[str]:
         "| --- | --- | --- | --- | --- |",
     ]
     for c in comparisons:
-        verdict = "better" if c.better else "worse"
         lines.append(
             f"| {c.section}: {c.name} | {c.kiwi:.4g} | {c.baseline_name} | {c.baseline:.4g} "
-            f"| **{c.ratio:.2f}** ({verdict}) |"
+            f"| **{c.ratio:.2f}** ({c.verdict}) |"
         )
     return lines
 

@@ -174,6 +174,7 @@ Write = Callable[[Any], Awaitable[bool]]  # True when the write was acknowledged
 async def write_until_stopped(
     history: KeyHistory, write: Write, new_value: Callable[[], Any]
 ) -> None:
+    """Write until a write is not acknowledged (the process, or the one behind it, died)."""
     while True:
         value = new_value()
         history.sent.append(value)
@@ -181,6 +182,8 @@ async def write_until_stopped(
         # A write in flight when the process died may or may not have committed.
         with contextlib.suppress(aiohttp.ClientError, OSError, EOFError, TimeoutError):
             history.acked[-1] = await write(value)
+        if not history.acked[-1]:
+            return  # a client that gets an error does not go on as if nothing happened
         await asyncio.sleep(0)
 
 
@@ -199,7 +202,7 @@ async def burst(
     for task in tasks:
         task.cancel()
     for outcome in await asyncio.gather(*tasks, return_exceptions=True):
-        if not isinstance(outcome, asyncio.CancelledError):
+        if isinstance(outcome, Exception):
             raise outcome  # e.g. an error event where an answer was expected
     return histories
 

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.support import offline_models
 from tests.support.hub_fake_ha import FakeHomeAssistant
 from tests.support.hub_openapi import CheckedClient, OpenApiContract
 from tests.support.hub_process import HubProcess, restart_hub, start_hub
@@ -151,6 +152,8 @@ async def test_config_get_shows_seed_fields_and_no_secrets(client: CheckedClient
     assert answer.body["tts_provider"] == "piper"
     assert HA_TOKEN not in json.dumps(answer.body)
     assert answer.body["secrets_configured"]["homeassistant_token"] is True
+    # Kiwi addition: the voices kiwi-tts has on disk, asked from the real service
+    assert answer.body["tts_voices"] == [offline_models.PIPER_VOICE_NAME]
 
 
 async def test_config_patch_answers_only_what_changed(client: CheckedClient) -> None:

@@ -23,6 +23,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.kiwi import PLATFORMS
 from custom_components.kiwi.api import KiwiClient
 from tests.ha.kiwi_common import (
+    SECOND_VOICE,
     SPEAKER_VOICES,
     WyomingServices,
     enroll,
@@ -63,16 +64,25 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/kiwi (it overrides HA core's legacy `kiwi` lock)."""
 
 
+def two_voices(folder: Path) -> Path:
+    """The tiny piper voice under its own name and a second one, so the hub offers a choice."""
+    voice = piper_voice_path()
+    for name in (PIPER_VOICE_NAME, SECOND_VOICE):
+        (folder / f"{name}.onnx").symlink_to(voice)
+        (folder / f"{name}.onnx.json").symlink_to(voice.with_name(voice.name + ".json"))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def kiwi_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WyomingServices]:
     """kiwi-tts (tiny piper voice), kiwi-wake (openWakeWord's real models), kiwi-stt (tiny
     Whisper: its transcripts are not words) and kiwi-speaker (resemblyzer), started at once."""
     logs = tmp_path_factory.mktemp("kiwi-services")
-    voice, whisper = piper_voice_path(), whisper_model_dir()
+    voices, whisper = two_voices(tmp_path_factory.mktemp("voices")), whisper_model_dir()
     starts: dict[str, Callable[[], ServiceProcess]] = {
         "tts": lambda: start_service(
             "kiwi-tts",
-            ["--data-dir", str(voice.parent), "--voice", PIPER_VOICE_NAME],
+            ["--data-dir", str(voices), "--voice", PIPER_VOICE_NAME],
             logs / "kiwi-tts.log",
         ),
         "wake": lambda: start_service(

@@ -21,6 +21,9 @@ from tests.support.hub_process import HubProcess
 from tests.support.speech import espeak_wav
 from tests.support.wyoming_process import ServiceProcess
 
+# The session's kiwi-tts also has the tiny voice under this name, so the hub offers a choice.
+SECOND_VOICE = "en_GB-kiwi_test-x_low"
+
 
 @dataclass(frozen=True)
 class WyomingServices:

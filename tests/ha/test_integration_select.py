@@ -18,13 +18,15 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.kiwi.api import KiwiClient
-from tests.ha.kiwi_common import snapshot_kiwi_platform, wait_for_state
+from tests.ha.kiwi_common import SECOND_VOICE, snapshot_kiwi_platform, wait_for_state
+from tests.support.offline_models import PIPER_VOICE_NAME
 
 # Real processes behind every test: a hang fails the test instead of the run.
 pytestmark = pytest.mark.timeout(120)
 
 SOUL = "select.kiwi_soul"
 LANGUAGE = "select.kiwi_language"
+VOICE = "select.kiwi_voice"
 
 
 @pytest.fixture
@@ -50,7 +52,7 @@ async def test_selects(
     entity_registry: er.EntityRegistry,
     snapshot: SnapshotAssertion,
 ) -> None:
-    """Soul and language offer what the hub offers (no voice select: the hub lists none)."""
+    """Soul, language and voice offer what the hub offers."""
     await snapshot_kiwi_platform(hass, entity_registry, snapshot, init_integration.entry_id)
 
 
@@ -92,3 +94,15 @@ async def test_refused_soul_is_a_translated_error(
     assert "NSFW" in str(raised.value)
     assert (await hub_client.status()).active_soul == "default"
     assert hass.states.get(SOUL).state == "default"
+
+
+async def test_voice_select_switches_the_hub_voice(
+    hass: HomeAssistant, hub_client: KiwiClient, init_integration: MockConfigEntry
+) -> None:
+    """The hub lists the voices kiwi-tts has installed; choosing one sets the hub's tts_voice."""
+    state = hass.states.get(VOICE)
+    assert state is not None
+    assert state.attributes["options"] == [SECOND_VOICE, PIPER_VOICE_NAME]
+    await select(hass, VOICE, SECOND_VOICE)
+    assert (await hub_client.config()).tts_voice == SECOND_VOICE
+    await wait_for_state(hass, VOICE, SECOND_VOICE)

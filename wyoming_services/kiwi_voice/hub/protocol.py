@@ -180,6 +180,10 @@ class ConfigResponse(Settings):
     wake_word_engine_active: Annotated[
         WakeEngineInfo | None, Doc("Kiwi addition: null until the pipeline has chosen")
     ]
+    tts_voices: Annotated[
+        list[str],
+        Doc("Kiwi addition: voices kiwi-tts has installed (values for tts_voice); [] if unknown"),
+    ]
 
 
 # PATCH /api/config: any subset of Settings; null puts a field back to its default.

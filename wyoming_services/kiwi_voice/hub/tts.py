@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
+from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeVoice
 
 from .wyoming_client import ServiceError, ServiceUnavailable, tcp_client
@@ -18,6 +19,29 @@ class TtsClient:
     def __init__(self, uri: str, read_timeout: float = 30.0) -> None:
         self.uri = uri
         self._read_timeout = read_timeout
+
+    async def installed_voices(self) -> list[str]:
+        """Names of the voices kiwi-tts has on disk (what a voice switch can pick without a
+        download); empty when the service cannot be asked right now."""
+        client = tcp_client(self.uri, SERVICE, 2.0, 5.0)
+        try:
+            await client.connect()
+            await client.write_event(Describe().event())
+            while (event := await client.read_event()) is not None:
+                if Info.is_type(event.type):
+                    info = Info.from_event(event)
+                    return sorted(
+                        voice.name
+                        for program in info.tts
+                        for voice in program.voices
+                        if voice.installed
+                    )
+        except (TimeoutError, OSError, ConnectionError):
+            pass
+        finally:
+            with contextlib.suppress(OSError, ConnectionError):
+                await client.disconnect()
+        return []
 
     async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
         """Yield the audio of `text` chunk by chunk, as the service produces it."""

@@ -30,6 +30,7 @@ async def get_config(call: Call) -> ConfigResponse:
         "homeassistant_token": secrets.homeassistant_token is not None,
     }
     config["wake_word_engine_active"] = call.ctx.pipeline_status.wake_engine
+    config["tts_voices"] = await call.ctx.tts.installed_voices()
     return config
 
 
