@@ -64,7 +64,7 @@ def run(results: dict[str, Any]) -> None:
         idle = _load(
             stack,
             utterance,
-            seconds=BASELINE_TURNS * 4.0,
+            seconds=BASELINE_TURNS * 4.0 + 2.0,
             microphones=1,
             listeners=1,
             gap_s=4.0,

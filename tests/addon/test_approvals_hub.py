@@ -11,9 +11,7 @@ and event frame is checked against the OpenAPI document the hub serves.
 from __future__ import annotations
 
 import asyncio
-import json
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +57,6 @@ def claude_with_tools(request: dict[str, Any]) -> ScriptedReply:
 
 
 @pytest.fixture(scope="module")
-def telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
 def stack(
     offline_models_dir: Path, tmp_path_factory: pytest.TempPathFactory, telegram: FakeTelegram
 ) -> Iterator[PipelineStack]:
@@ -91,19 +81,6 @@ def stack(
 def hub(stack: PipelineStack) -> HubProcess:
     assert stack.hub is not None
     return stack.hub
-
-
-@pytest.fixture(scope="module")
-def contract(hub: HubProcess) -> OpenApiContract:
-    request = urllib.request.Request(hub.base_url + "/api/openapi.json", headers=hub.auth_headers)
-    with urllib.request.urlopen(request) as response:
-        return OpenApiContract(json.load(response))
-
-
-@pytest.fixture
-async def client(hub: HubProcess, contract: OpenApiContract) -> AsyncIterator[CheckedClient]:
-    async with aiohttp.ClientSession() as session:
-        yield CheckedClient(session, hub.base_url, hub.token, contract)
 
 
 async def event_seq(client: CheckedClient) -> int:

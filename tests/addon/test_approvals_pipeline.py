@@ -19,18 +19,15 @@ import pytest
 from aiohttp import web
 from wyoming.audio import AudioChunk
 
-from kiwi_voice.hub.app import build_app
 from kiwi_voice.hub.approvals.runtime import ApprovalsRuntime
-from kiwi_voice.hub.approvals.setup import APPROVAL_ENDPOINTS, build_approvals, setup_approvals
-from kiwi_voice.hub.context import build_context
 from kiwi_voice.hub.events import PublishedEvent
 from kiwi_voice.hub.options import HubOptions
 from kiwi_voice.hub.pipeline.engine import new_turn_id
 from kiwi_voice.hub.pipeline.frames import TurnFrame
 from kiwi_voice.hub.pipeline.runtime import PipelineRuntime
-from kiwi_voice.hub.pipeline.setup import PIPELINE_ENDPOINTS, build_pipeline, setup_pipeline
 from kiwi_voice.hub.pipeline.turn import TurnRequest
 from kiwi_voice.hub.speakers import PcmAudio, SpeakersClient
+from kiwi_voice.hub.wiring import build_hub
 from tests.support.fake_homeassistant import FakeHomeAssistant
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.hub_process import start_speaker_service
@@ -77,14 +74,6 @@ async def _enroll(uri: str) -> None:
         text = "Hello Kiwi, this is my voice. I like sunny mornings and long walks in the park."
         audio = PcmAudio(rate=16_000, width=2, channels=1, data=voice(text, espeak_voice))
         await client.enroll(audio, name, priority, None)
-
-
-@pytest.fixture(scope="module")
-def telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture(scope="module")
@@ -185,25 +174,14 @@ async def hub(
         "KIWI_TELEGRAM_API_URL": telegram.url,
         "KIWI_TELEGRAM_POLL_TIMEOUT": "1",
     }
-    context = build_context(options, environ)
-    approvals = build_approvals(context, environ)
-    context, runtime = build_pipeline(
-        context,
-        environ,
-        approvals=approvals.gate,
-        tools=approvals.tools,
-        speakers=approvals.speakers,
-    )
-    app = build_app(context, (*PIPELINE_ENDPOINTS, *APPROVAL_ENDPOINTS))
-    setup_pipeline(app, runtime)
-    setup_approvals(app, approvals, runtime)
-    runner = web.AppRunner(app)
+    wired = build_hub(options, environ)  # the wiring kiwi-hub serves
+    runner = web.AppRunner(wired.app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
-    started = Hub(runtime, approvals)
-    context.bus.listen(started.events.append)
-    assert approvals.telegram is not None
-    await asyncio.wait_for(approvals.telegram.wait_connected(), 10)
+    started = Hub(wired.pipeline, wired.approvals)
+    wired.context.bus.listen(started.events.append)
+    assert wired.approvals.telegram is not None
+    await asyncio.wait_for(wired.approvals.telegram.wait_connected(), 10)
     try:
         yield started
     finally:

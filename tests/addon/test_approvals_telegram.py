@@ -8,7 +8,7 @@ Telegram approver) and plays the owner (and strangers) pressing buttons in their
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,14 +26,6 @@ from tests.support.ports import free_port
 pytestmark = pytest.mark.timeout(30)
 OWNER = 424_242  # the owner's private chat (its id is the owner's user id)
 STRANGER = 515_151
-
-
-@pytest.fixture(scope="module")
-def telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @dataclass

@@ -417,3 +417,18 @@ def test_huge_frames_close_with_1009_and_the_hub_stays_up(
     assert _close_code_after_oversized_header(hub, path, opcode, length) == CLOSE_TOO_BIG
     with urllib.request.urlopen(hub.base_url + "/api/health", timeout=5) as response:
         assert response.status == 200
+
+
+@pytest.mark.parametrize("path", ["/api/events", "/api/audio"])
+async def test_a_plain_get_on_a_websocket_endpoint_is_a_documented_error(
+    hub: HubProcess, contract: OpenApiContract, path: str
+) -> None:
+    """schemathesis cannot speak WebSocket, so test_fuzz_openapi.py leaves these two out; what
+    an HTTP client gets from them is checked here against the same document."""
+    async with aiohttp.ClientSession() as http:
+        for headers, status in ((hub.auth_headers, 400), ({}, 401)):
+            async with http.get(hub.base_url + path, headers=headers) as answer:
+                body = await answer.json()
+                assert answer.status == status, body
+                assert body["error"]["code"], body
+                contract.check_response("GET", path, answer.status, body)

@@ -4,12 +4,11 @@ it reach the access log."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import aiohttp
 import pytest
@@ -26,19 +25,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     process = start_hub(tmp_path_factory.mktemp("hub-auth") / "data", speaker=False)
     yield process
     process.stop()
-
-
-@pytest.fixture(scope="module")
-def contract(hub: HubProcess) -> OpenApiContract:
-    request = urllib.request.Request(hub.base_url + "/api/openapi.json", headers=hub.auth_headers)
-    with urllib.request.urlopen(request) as response:
-        return OpenApiContract(json.load(response))
-
-
-@pytest.fixture
-async def client(hub: HubProcess, contract: OpenApiContract) -> AsyncIterator[CheckedClient]:
-    async with aiohttp.ClientSession() as session:
-        yield CheckedClient(session, hub.base_url, hub.token, contract)
 
 
 def concrete(template: str) -> str:

@@ -7,10 +7,9 @@ import json
 import re
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import aiohttp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -76,18 +75,10 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     process.stop()
 
 
-@pytest.fixture(scope="module")
-def contract(hub: HubProcess) -> OpenApiContract:
-    request = urllib.request.Request(hub.base_url + "/api/openapi.json", headers=hub.auth_headers)
-    with urllib.request.urlopen(request) as response:
-        return OpenApiContract(json.load(response))
-
-
 @pytest.fixture
-async def client(hub: HubProcess, contract: OpenApiContract) -> AsyncIterator[CheckedClient]:
-    async with aiohttp.ClientSession() as session:
-        yield CheckedClient(session, hub.base_url, hub.token, contract)
-    # Whatever the test sent, the hub is still up and answering.
+def client(client: CheckedClient, hub: HubProcess) -> Iterator[CheckedClient]:
+    """conftest's checked client, and after the test: whatever it sent, the hub is still up."""
+    yield client
     assert hub.process.poll() is None, hub.log()
 
 

@@ -5,12 +5,10 @@ API. Every response and every frame is checked against the OpenAPI document the 
 from __future__ import annotations
 
 import json
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from tests.support import offline_models
@@ -82,19 +80,6 @@ def hub(
     )
     yield process
     process.stop()
-
-
-@pytest.fixture(scope="module")
-def contract(hub: HubProcess) -> OpenApiContract:
-    request = urllib.request.Request(hub.base_url + "/api/openapi.json", headers=hub.auth_headers)
-    with urllib.request.urlopen(request) as response:
-        return OpenApiContract(json.load(response))
-
-
-@pytest.fixture
-async def client(hub: HubProcess, contract: OpenApiContract) -> AsyncIterator[CheckedClient]:
-    async with aiohttp.ClientSession() as session:
-        yield CheckedClient(session, hub.base_url, hub.token, contract)
 
 
 async def current_seq(client: CheckedClient) -> int:

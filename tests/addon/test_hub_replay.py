@@ -5,17 +5,15 @@ without slowing anyone else. Real hub processes, real WebSockets."""
 from __future__ import annotations
 
 import base64
-import json
 import os
 import socket
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.support.hub_openapi import CheckedClient, EventSocket, OpenApiContract
+from tests.support.hub_openapi import CheckedClient, EventSocket, OpenApiContract, fetch_contract
 from tests.support.hub_process import HubProcess, restart_hub, start_hub
 
 pytestmark = pytest.mark.timeout(120)
@@ -26,17 +24,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     process = start_hub(tmp_path_factory.mktemp("hub-replay") / "data", speaker=False)
     yield process
     process.stop()
-
-
-def fetch_contract(hub: HubProcess) -> OpenApiContract:
-    request = urllib.request.Request(hub.base_url + "/api/openapi.json", headers=hub.auth_headers)
-    with urllib.request.urlopen(request) as response:
-        return OpenApiContract(json.load(response))
-
-
-@pytest.fixture(scope="module")
-def contract(hub: HubProcess) -> OpenApiContract:
-    return fetch_contract(hub)
 
 
 @pytest.fixture

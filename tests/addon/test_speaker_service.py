@@ -11,6 +11,7 @@ import asyncio
 import re
 import sqlite3
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,13 @@ from wyoming.ping import Ping
 
 from kiwi_voice.common.info import KIWI_VERSION
 from tests.support.speech import espeak_pcm
+from tests.support.wyoming_events import send_audio as send_events_audio
 from tests.support.wyoming_process import ServiceProcess, start_service
 
 pytestmark = pytest.mark.timeout(180)
 
 RATE, WIDTH, CHANNELS = 16000, 2, 1
+send_audio = partial(send_events_audio, chunk_bytes=4096)
 OWNER, FRIEND, STRANGER, KIWI = "en-us+m3", "en-us+f2", "en-us+Annie", "en-us+klatt"
 SENTENCES = (
     "the quick brown fox jumps over the lazy dog near the river bank",
@@ -60,17 +63,6 @@ async def read_one(client: AsyncTcpClient) -> Event:
     event = await asyncio.wait_for(client.read_event(), timeout=60)
     assert event is not None, "connection closed"
     return event
-
-
-async def send_audio(
-    client: AsyncTcpClient, pcm: bytes, rate: int = RATE, channels: int = CHANNELS
-) -> None:
-    await client.write_event(AudioStart(rate=rate, width=WIDTH, channels=channels).event())
-    for offset in range(0, len(pcm), 4096):
-        await client.write_event(
-            AudioChunk(rate, WIDTH, channels, pcm[offset : offset + 4096]).event()
-        )
-    await client.write_event(AudioStop().event())
 
 
 async def request(

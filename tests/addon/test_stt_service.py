@@ -10,6 +10,7 @@ import asyncio
 import http.server
 import threading
 from collections.abc import Iterator
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from wyoming.ping import Ping
 from kiwi_voice.common.info import KIWI_VERSION
 from kiwi_voice.stt.__main__ import make_parser
 from tests.support.speech import espeak_pcm
+from tests.support.wyoming_events import read_until as read_events
+from tests.support.wyoming_events import send_audio
 from tests.support.wyoming_process import ServiceProcess, start_service
 
 pytestmark = pytest.mark.timeout(120)
@@ -32,6 +35,7 @@ pytestmark = pytest.mark.timeout(120)
 MODEL = "tiny-random"
 RATE, WIDTH, CHANNELS = 16000, 2, 1
 MAX_AUDIO_SECONDS = 8
+read_until = partial(read_events, limit=200)  # events before a test gives up
 
 
 @pytest.fixture(scope="module")
@@ -64,40 +68,10 @@ def speech() -> bytes:
     return espeak_pcm("turn on the kitchen light")
 
 
-async def read_until(client: AsyncTcpClient, *types: str, limit: int = 200) -> list[Event]:
-    """Events up to and including the first one of `types` (or an error)."""
-    events: list[Event] = []
-    for _ in range(limit):
-        event = await asyncio.wait_for(client.read_event(), timeout=30)
-        assert event is not None, f"connection closed after {[e.type for e in events]}"
-        events.append(event)
-        if event.type in types or event.type == "error":
-            return events
-    raise AssertionError(f"no {types} in {limit} events")
-
-
-async def send_utterance(
-    client: AsyncTcpClient,
-    pcm: bytes,
-    *,
-    rate: int = RATE,
-    width: int = WIDTH,
-    channels: int = CHANNELS,
-    chunk_bytes: int = 3200,
-) -> None:
-    await client.write_event(AudioStart(rate=rate, width=width, channels=channels).event())
-    for offset in range(0, len(pcm), chunk_bytes):
-        chunk = AudioChunk(
-            rate=rate, width=width, channels=channels, audio=pcm[offset : offset + chunk_bytes]
-        )
-        await client.write_event(chunk.event())
-    await client.write_event(AudioStop().event())
-
-
 async def transcribe(port: int, pcm: bytes, **fmt: int) -> list[Event]:
     async with AsyncTcpClient("127.0.0.1", port) as client:
         await client.write_event(Transcribe(language="en").event())
-        await send_utterance(client, pcm, **fmt)
+        await send_audio(client, pcm, **fmt)
         return await read_until(client, "transcript-stop")
 
 
@@ -204,7 +178,7 @@ async def test_bad_events_get_errors_and_the_connection_lives(
 
         # After all that, the same connection still transcribes.
         await client.write_event(Transcribe(language="en").event())
-        await send_utterance(client, speech)
+        await send_audio(client, speech)
         assert_streamed_transcript(await read_until(client, "transcript-stop"))
 
 
@@ -333,7 +307,7 @@ async def test_failed_download_keeps_service_up(
             assert model.installed
             assert "downloaded on first use" in (model.description or "")
 
-            await send_utterance(client, speech)
+            await send_audio(client, speech)
             [error] = await read_until_closed(client)
         assert error.data["code"] == "model_missing"
         assert "tiny" in error.data["text"]
@@ -362,7 +336,7 @@ async def test_unknown_model_name_is_not_installed(tmp_path: Path) -> None:
             await client.write_event(Describe().event())
             [model] = Info.from_event((await read_until(client, "info"))[-1]).asr[0].models
             assert not model.installed
-            await send_utterance(client, b"\0\0" * 1600)
+            await send_audio(client, b"\0\0" * 1600)
             [error] = await read_until_closed(client)
         assert error.data["code"] == "model_missing"
     finally:

@@ -35,6 +35,7 @@ from wyoming.tts import (
 from kiwi_voice.common.info import KIWI_VERSION
 from kiwi_voice.tts.sentences import SentenceSplitter
 from tests.support.ports import free_port
+from tests.support.wyoming_events import read_until as read_events
 from tests.support.wyoming_process import ServiceProcess, start_service
 
 pytestmark = pytest.mark.timeout(120)
@@ -42,6 +43,7 @@ pytestmark = pytest.mark.timeout(120)
 VOICE = "en_US-kiwi_test-x_low"
 MAX_TEXT_CHARS = 3000
 LONG_TEXT = " ".join(f"This is sentence number {n} of a long answer." for n in range(12))
+read_until = functools.partial(read_events, limit=5000)  # audio chunks come by the thousand
 
 
 @pytest.fixture(scope="module")
@@ -68,18 +70,6 @@ def tts(
     )
     yield service
     assert service.stop() == 0, service.log()
-
-
-async def read_until(client: AsyncTcpClient, *types: str, limit: int = 5000) -> list[Event]:
-    """Events up to and including the first one of `types` (or an error)."""
-    events: list[Event] = []
-    for _ in range(limit):
-        event = await asyncio.wait_for(client.read_event(), timeout=30)
-        assert event is not None, f"connection closed after {[e.type for e in events[-5:]]}"
-        events.append(event)
-        if event.type in types or event.type == "error":
-            return events
-    raise AssertionError(f"no {types} in {limit} events")
 
 
 async def synthesize(port: int, request: Event) -> list[Event]:

@@ -13,6 +13,7 @@ import re
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,6 +31,8 @@ from kiwi_voice.common.info import KIWI_VERSION
 from tests.support import offline_models
 from tests.support.ports import free_port
 from tests.support.speech import espeak_pcm
+from tests.support.wyoming_events import read_until as read_events
+from tests.support.wyoming_events import send_audio
 from tests.support.wyoming_process import ServiceProcess, start_service
 
 pytestmark = pytest.mark.timeout(120)
@@ -38,6 +41,8 @@ RATE, WIDTH, CHANNELS = 16000, 2, 1
 BUILTIN_WAKE_WORDS = set(offline_models.OPENWAKEWORD_WAKE_WORDS)
 CUSTOM_ONNX = "kiwi_test_word"
 CUSTOM_TFLITE = "only_tflite"
+read_until = partial(read_events, limit=100)  # events before a test gives up
+send_stream = partial(send_audio, chunk_bytes=2048)
 
 
 @pytest.fixture(scope="module")
@@ -71,37 +76,6 @@ def hey_jarvis() -> bytes:
 @pytest.fixture(scope="module")
 def sentence() -> bytes:
     return espeak_pcm("the weather is nice today and I would like to go for a walk")
-
-
-async def read_until(client: AsyncTcpClient, *types: str, limit: int = 100) -> list[Event]:
-    """Events up to and including the first one of `types` (or an error)."""
-    events: list[Event] = []
-    for _ in range(limit):
-        event = await asyncio.wait_for(client.read_event(), timeout=30)
-        assert event is not None, f"connection closed after {[e.type for e in events]}"
-        events.append(event)
-        if event.type in types or event.type == "error":
-            return events
-    raise AssertionError(f"no {types} in {limit} events")
-
-
-async def send_stream(
-    client: AsyncTcpClient,
-    pcm: bytes,
-    *,
-    rate: int = RATE,
-    width: int = WIDTH,
-    channels: int = CHANNELS,
-    chunk_bytes: int = 2048,
-    first_timestamp: int | None = None,
-) -> None:
-    await client.write_event(AudioStart(rate=rate, width=width, channels=channels).event())
-    bytes_per_ms = rate * width * channels // 1000
-    for offset in range(0, len(pcm), chunk_bytes):
-        timestamp = None if first_timestamp is None else first_timestamp + offset // bytes_per_ms
-        chunk = AudioChunk(rate, width, channels, pcm[offset : offset + chunk_bytes], timestamp)
-        await client.write_event(chunk.event())
-    await client.write_event(AudioStop().event())
 
 
 async def detect(

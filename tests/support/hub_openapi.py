@@ -7,10 +7,15 @@ that every documented operation was exercised. jsonschema is imported only when 
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.support.hub_process import HubProcess
 
 DOCUMENT_URI = "urn:kiwi:hub-openapi"
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -266,3 +271,10 @@ class EventSocket:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+def fetch_contract(hub: HubProcess) -> OpenApiContract:
+    """The OpenAPI document a running hub serves, as the contract its traffic is checked against."""
+    request = urllib.request.Request(hub.base_url + "/api/openapi.json", headers=hub.auth_headers)
+    with urllib.request.urlopen(request) as response:
+        return OpenApiContract(json.load(response))

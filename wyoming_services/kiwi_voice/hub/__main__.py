@@ -16,31 +16,19 @@ from collections.abc import Mapping, Sequence
 from aiohttp import web
 
 from .access_log import RedactingAccessLogger
-from .app import build_app
-from .approvals.setup import APPROVAL_ENDPOINTS, build_approvals, setup_approvals
-from .context import build_context, describe
+from .context import describe
 from .options import HubOptions, parse_options
-from .pipeline.setup import PIPELINE_ENDPOINTS, build_pipeline, setup_pipeline
+from .wiring import build_hub
 
 _LOGGER = logging.getLogger("kiwi_voice.hub")
 SHUTDOWN_TIMEOUT_SECONDS = 3.0
 
 
 async def serve(options: HubOptions, environ: Mapping[str, str]) -> int:
-    context = build_context(options, environ)
-    approvals = build_approvals(context, environ)
-    context, pipeline = build_pipeline(
-        context,
-        environ,
-        approvals=approvals.gate,
-        tools=approvals.tools,
-        speakers=approvals.speakers,
-    )
-    app = build_app(context, (*PIPELINE_ENDPOINTS, *APPROVAL_ENDPOINTS))
-    setup_pipeline(app, pipeline)
-    setup_approvals(app, approvals, pipeline)
+    hub = build_hub(options, environ)
+    context = hub.context
     runner = web.AppRunner(
-        app,
+        hub.app,
         access_log_class=RedactingAccessLogger,
         shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
     )

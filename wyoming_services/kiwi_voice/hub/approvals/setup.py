@@ -1,17 +1,5 @@
-"""Wiring approvals into the hub (docs/approvals.md):
-
-    context = build_context(options, environ)
-    approvals = build_approvals(context, environ)
-    context, pipeline = build_pipeline(
-        context,
-        environ,
-        approvals=approvals.gate,
-        tools=approvals.tools,
-        speakers=approvals.speakers,
-    )
-    app = build_app(context, (*PIPELINE_ENDPOINTS, *APPROVAL_ENDPOINTS))
-    setup_pipeline(app, pipeline)
-    setup_approvals(app, approvals, pipeline)
+"""Wiring approvals into the hub (docs/approvals.md; `kiwi_voice.hub.wiring.build_hub` shows
+the order: build_approvals before build_pipeline, setup_approvals after setup_pipeline).
 
 On start the registry restores what an earlier run left pending and the Telegram bot connects
 in the background; on shutdown the bot stops and pending requests stay in kiwi.db.
