@@ -137,7 +137,8 @@ async def _read_body(
             413, "payload_too_large", f"JSON bodies are limited to {MAX_JSON_BYTES} bytes"
         )
     try:
-        text = raw.decode("utf-8") if raw.strip() else ""
+        # Only a truly empty body is "no body"; whitespace alone is not valid JSON.
+        text = raw.decode("utf-8") if raw else ""
     except UnicodeDecodeError as err:
         raise bad_request("invalid_json", f"the body is not UTF-8 JSON: {err}") from err
     if not text:
