@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -11,8 +12,10 @@ from .gate import OwnerApprovalGate
 from .guest_learning import LearningSpeakers
 from .ha_actions import HomeAssistantActions
 from .registry import ApprovalRegistry
-from .telegram import TelegramApprover
 from .tools import HomeAssistantTools
+
+if TYPE_CHECKING:
+    from .telegram import TelegramApprover
 
 
 @dataclass(kw_only=True)

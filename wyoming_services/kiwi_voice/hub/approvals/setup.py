@@ -23,7 +23,7 @@ from .guest_learning import LearningSpeakers
 from .ha_actions import HomeAssistantActions
 from .registry import ApprovalRegistry
 from .runtime import APPROVALS_KEY, ApprovalsRuntime
-from .telegram import TelegramApprover, TelegramConfig
+from .telegram_config import TelegramConfig
 from .tools import HomeAssistantTools
 
 _LOGGER = logging.getLogger(__name__)
@@ -35,7 +35,11 @@ def build_approvals(context: HubContext, environ: Mapping[str, str]) -> Approval
     actions = HomeAssistantActions(context.homeassistant)
     work = ApprovedWork(actions, context.bus)
     config = TelegramConfig.from_environ(environ, context.secrets.telegram_bot_token)
-    telegram = TelegramApprover(config, registry, context.store, context.bus) if config else None
+    telegram = None
+    if config is not None:
+        from .telegram import TelegramApprover  # python-telegram-bot only when it is used
+
+        telegram = TelegramApprover(config, registry, context.store, context.bus)
     gate = OwnerApprovalGate(
         registry=registry,
         settings=context.settings,
