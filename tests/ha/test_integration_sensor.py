@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import wave
+
 import pytest
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.kiwi.api import KiwiClient
+from custom_components.kiwi.const import KIWI_EVENT
 from tests.ha.kiwi_common import snapshot_kiwi_platform, type_to_kiwi, wait_for, wait_for_state
-from tests.support.speech import espeak_wav
+from tests.support.speech import SAMPLE_RATE, espeak_wav, wav_pcm
 
 # Real processes behind every test: a hang fails the test instead of the run.
 pytestmark = pytest.mark.timeout(120)
@@ -102,3 +106,34 @@ async def test_turn_metrics(
     assert hass.states.get("sensor.kiwi_speech_to_text_time").state == "unknown"
     await wait_for_state(hass, "sensor.kiwi_assistant_state", "idle")
     assert {"processing", "speaking"} <= set(seen)
+
+
+def wake_word_then_command() -> bytes:
+    """A WAV of espeak saying "hey jarvis", a pause (the clips' silence), "turn on the light"."""
+    pcm = wav_pcm(espeak_wav("hey jarvis")) + wav_pcm(espeak_wav("turn on the light"))
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes(pcm)
+    return out.getvalue()
+
+
+async def test_spoken_turn_sets_the_last_transcript(
+    hass: HomeAssistant, hub_client: KiwiClient, init_integration: MockConfigEntry
+) -> None:
+    """A spoken command through the hub's voice pipeline: the sensor shows what STT heard.
+
+    The offline tiny Whisper model hears "kiwi" in any speech (tests/support/offline_models.py),
+    so that, not the command, is the transcript.
+    """
+    assert hass.states.get("sensor.kiwi_last_transcript").state == "unknown"
+    heard = async_capture_events(hass, KIWI_EVENT)
+    await hub_client.request(
+        "POST", "/api/audio/file", wav=wake_word_then_command(), time_limit=120
+    )
+    await wait_for_state(hass, "sensor.kiwi_last_transcript", "kiwi")
+    # What the sensor shows is what the hub reported (kiwi-stt strips Whisper's leading space).
+    [recognized] = [e.data["data"] for e in heard if e.data["type"] == "SPEECH_RECOGNIZED"]
+    assert recognized["text"] == "kiwi"
