@@ -8,7 +8,7 @@
 
 STT runs on the tiny offline Whisper model (tests/support/offline_models.py), so its numbers show
 the service's own overhead. TTS runs on the benchmark piper voice, which costs about what a real
-"medium" piper voice costs per phoneme on a CPU (real-time factor near 0.1), so first-audio
+"medium" piper voice costs per phoneme on a CPU (real-time factor near 0.06), so first-audio
 latency shows what sentence streaming buys. One CPU thread per engine; medians of `ROUNDS` warm
 runs in which the contenders alternate.
 """
@@ -243,8 +243,8 @@ def _run_tts(section: dict[str, Any], notes: list[str], work: Path) -> None:
     source = offline_models.piper_bench_voice_path()
     for file in (source, source.with_name(source.name + ".json")):
         target = voice_dir / file.name
-        if not target.exists():
-            target.symlink_to(file)
+        target.unlink(missing_ok=True)  # it may point at an older build of the voice
+        target.symlink_to(file)
     tts = start_service(
         "kiwi-tts", ["--data-dir", str(voice_dir), "--voice", VOICE], work / "kiwi-tts.log"
     )
@@ -284,7 +284,7 @@ def run(results: dict[str, Any]) -> None:
     section: dict[str, Any] = results.setdefault("speech", {})
     notes: list[str] = section.setdefault("notes", [])
     notes.append(
-        "STT on the tiny offline model; TTS on the benchmark voice (real-time factor ~0.1); "
+        "STT on the tiny offline model; TTS on the benchmark voice (real-time factor ~0.06); "
         f"1 CPU thread per engine, medians of {ROUNDS} warm rounds in which the contenders "
         "alternate; Wyoming numbers include connecting over TCP on 127.0.0.1"
     )

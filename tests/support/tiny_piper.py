@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 VOICE_NAME = "en_US-kiwi_test-x_low"
-# The benchmark voice: the same tones plus dense work per phoneme, so synthesis costs about what a
-# real piper "medium" voice costs on a CPU (a real-time factor near 0.1) and sentence streaming
-# can show its effect. Tests use the free VOICE_NAME voice.
+# The benchmark voice: the same tones plus dense work per phoneme, so synthesis costs about what
+# a real piper "medium" voice costs on a desktop CPU (a real-time factor near 0.06) and sentence
+# streaming can show its effect. Tests use the free VOICE_NAME voice.
 BENCH_VOICE_NAME = "en_US-kiwi_bench-medium"
-BENCH_FRAMES_PER_PHONEME = 64
+BENCH_FRAMES_PER_PHONEME = 128
 BENCH_HIDDEN = 256
-BENCH_LAYERS = 4
+BENCH_LAYERS = 20
 SAMPLE_RATE = 16000
 HOP_LENGTH = 256  # samples per phoneme id at length_scale 1.0, as real piper voices
 NUM_SYMBOLS = 256
