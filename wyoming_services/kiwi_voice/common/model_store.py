@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import ErrorCode, ServiceError
+from .model_integrity import ModelIntegrity
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -132,6 +133,8 @@ class ModelStore:
         self._failures: dict[str, DownloadFailure] = {}
         self._failures_lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
+        self.integrity = ModelIntegrity()
+        self._refusals: dict[str, str] = {}
 
     @property
     def search_dirs(self) -> list[Path]:
@@ -144,21 +147,47 @@ class ModelStore:
     # -- lookup (never touches the network) ------------------------------------------
 
     def find_file(self, relative: str | Path) -> Path | None:
-        """The first non-empty file at `relative` in the search dirs."""
+        """The first non-empty, intact file at `relative` in the search dirs.
+
+        A file of an installed model root that no longer matches its recorded hash is skipped
+        (and remembered, see `refusal`), so the next search dir or a download can stand in.
+        """
         for base in self.search_dirs:
             candidate = base / relative
             if candidate.is_file() and candidate.stat().st_size > 0:
+                if (problem := self.integrity.problem(candidate)) is not None:
+                    self.refuse(relative, problem)
+                    continue
+                self._accept(relative)
                 return candidate
         return None
 
     def find_dir(self, relative: str | Path, required: Iterable[str]) -> Path | None:
-        """The first dir at `relative` that holds every file (or glob) in `required`."""
+        """The first dir at `relative` that holds every file (or glob) in `required`, intact."""
         patterns = list(required)
         for base in self.search_dirs:
             candidate = base / relative
             if candidate.is_dir() and all(any(candidate.glob(p)) for p in patterns):
+                if (problem := self.integrity.problem_in_dir(candidate)) is not None:
+                    self.refuse(relative, problem)
+                    continue
+                self._accept(relative)
                 return candidate
         return None
+
+    def refusal(self, relative: str | Path) -> str | None:
+        """Why the last search for `relative` passed over a file that failed its checksum."""
+        with self._failures_lock:
+            return self._refusals.get(str(relative))
+
+    def refuse(self, relative: str | Path, problem: str) -> None:
+        """Remember that a file at `relative` failed its check (`problem` says how)."""
+        with self._failures_lock:
+            self._refusals[str(relative)] = problem
+
+    def _accept(self, relative: str | Path) -> None:
+        with self._failures_lock:
+            self._refusals.pop(str(relative), None)
 
     def list_files(self, pattern: str) -> list[Path]:
         """Files matching a glob across the search dirs; earlier dirs win on equal names."""
@@ -167,8 +196,11 @@ class ModelStore:
             if not base.is_dir():
                 continue
             for path in sorted(base.glob(pattern)):
-                if path.is_file() and not path.name.startswith("."):
-                    found.setdefault(path.name, path)
+                if path.is_file() and not path.name.startswith(".") and path.name not in found:
+                    if (problem := self.integrity.problem(path)) is not None:
+                        self.refuse(path.relative_to(base), problem)
+                        continue
+                    found[path.name] = path
         return list(found.values())
 
     # -- downloads --------------------------------------------------------------------

@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start Kiwi: the hub and the Wyoming services.",
         epilog="Environment: KIWI_DATA_DIR (default ./.kiwi), KIWI_PORT (7789), KIWI_STT_PORT "
         "(10300), KIWI_TTS_PORT (10200), KIWI_WAKE_PORT (10400), KIWI_SPEAKER_PORT (10500), "
-        "KIWI_WYOMING_PORT (10700), KIWI_BIND_HOST (127.0.0.1), KIWI_MODELS_PATH.",
+        "KIWI_WYOMING_PORT (10700), KIWI_BIND_HOST (127.0.0.1), KIWI_MODELS_PATH, "
+        "KIWI_BUNDLED_MODELS (the default models, searched last).",
     )
     options = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a subcommand without --options keeps one given before it (`kiwi --options F run`).

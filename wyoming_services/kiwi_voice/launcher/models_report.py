@@ -6,6 +6,8 @@ import logging
 
 from wyoming.info import Info
 
+from kiwi_voice.common.model_integrity import INDEX_FILE
+
 from .settings import LauncherSettings
 
 _LOGGER = logging.getLogger(__name__)
@@ -14,6 +16,14 @@ _LOGGER = logging.getLogger(__name__)
 def log_model_roots(settings: LauncherSettings) -> None:
     roots = ", ".join(str(p) for p in settings.model_roots)
     _LOGGER.info("Models are looked up in %s; missing ones download on first use", roots)
+    bundled = settings.bundled_models
+    if bundled is not None and not (bundled / INDEX_FILE).is_file():
+        _LOGGER.warning(
+            "The default models are not installed in %s: run `make setup` "
+            "(or `python -m kiwi_voice.model_pack install %s`)",
+            bundled,
+            bundled,
+        )
 
 
 def missing_artifacts(info: Info) -> list[str]:

@@ -65,7 +65,7 @@ class KiwiOptions:
 
     language: str = "en"
     stt_model: str = "base"
-    tts_voice: str = "en_US-lessac-medium"
+    tts_voice: str = "en_US-joe-medium"
     wake_word: str = "kiwi"  # served by a "kiwi" model if installed, else by the text engine
     wake_threshold: float = 0.5
     soul: str = "default"

@@ -37,6 +37,10 @@ class LauncherSettings:
     # Model folders searched before `<data_dir>/models` (the add-on adds /config/models, where a
     # user drops custom wake words and voices).
     extra_model_roots: tuple[Path, ...] = ()
+    # The default models installed from their pinned packages (kiwi_voice.model_pack): searched
+    # last, so anything the user adds or downloads wins. `make run` passes the checkout's
+    # `models/`, the add-on image its own copy.
+    bundled_models: Path | None = None
     # Where the services listen. Inside the add-on container every interface, so Home Assistant
     # reaches them over the Supervisor's network; on a developer machine only this one.
     bind_host: str = "127.0.0.1"
@@ -49,7 +53,8 @@ class LauncherSettings:
     @property
     def model_roots(self) -> tuple[Path, ...]:
         """Model folders in the order the services search them."""
-        return (*self.extra_model_roots, self.models_dir)
+        bundled = () if self.bundled_models is None else (self.bundled_models,)
+        return (*self.extra_model_roots, self.models_dir, *bundled)
 
     @property
     def token_file(self) -> Path:
@@ -60,7 +65,7 @@ class LauncherSettings:
 
 
 def settings_from_environ(environ: Mapping[str, str] | None = None) -> LauncherSettings:
-    """Read KIWI_DATA_DIR, KIWI_MODELS_PATH, KIWI_BIND_HOST and the port variables."""
+    """Read KIWI_DATA_DIR, KIWI_MODELS_PATH, KIWI_BUNDLED_MODELS, KIWI_BIND_HOST and the ports."""
     env = os.environ if environ is None else environ
     ports = {
         name: _port(env, variable, default) for name, (variable, default) in PORT_VARIABLES.items()
@@ -71,9 +76,11 @@ def settings_from_environ(environ: Mapping[str, str] | None = None) -> LauncherS
             raise SettingsError(f"{name} and {taken[port]} would both listen on port {port}")
         taken[port] = name
     extra = tuple(Path(p) for p in env.get("KIWI_MODELS_PATH", "").split(os.pathsep) if p)
+    bundled = env.get("KIWI_BUNDLED_MODELS", "").strip()
     return LauncherSettings(
         data_dir=Path(env.get("KIWI_DATA_DIR") or DEFAULT_DATA_DIR),
         extra_model_roots=extra,
+        bundled_models=Path(bundled) if bundled else None,
         bind_host=env.get("KIWI_BIND_HOST") or "127.0.0.1",
         ports=ports,
     )

@@ -98,6 +98,8 @@ class WhisperEngine:
     def availability(self) -> Availability:
         if (path := self.find_model_dir()) is not None:
             return Availability.on_disk(path)
+        if (refusal := self.store.refusal(model_dir_name(self.settings.model))) is not None:
+            return Availability.missing(refusal)
         if (failure := self.store.failure(self.settings.model)) is not None:
             return Availability.missing(failure.reason)
         if not self.is_downloadable():

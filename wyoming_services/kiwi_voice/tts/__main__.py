@@ -45,7 +45,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--voice",
-        default=os.environ.get("KIWI_TTS_VOICE", "en_US-lessac-medium"),
+        default=os.environ.get("KIWI_TTS_VOICE", "en_US-joe-medium"),
         help="default piper voice (KIWI_TTS_VOICE)",
     )
     parser.add_argument("--speaker", help="speaker name or id of the default voice")

@@ -66,7 +66,12 @@ class VoiceCatalog:
         if model is None:
             return None
         config = model.with_name(f"{model.name}.json")
-        return VoiceFiles(model, config) if config.is_file() else None
+        if not config.is_file():
+            return None
+        if (problem := self.store.integrity.problem(config)) is not None:
+            self.store.refuse(f"{name}.onnx", problem)
+            return None
+        return VoiceFiles(model, config)
 
     def local_voice_names(self) -> list[str]:
         return sorted(
@@ -183,11 +188,13 @@ class VoiceCatalog:
         catalogue = self.catalogue(fetch=False) or {}
         for name in {default_voice, *catalogue} - listings.keys():
             failure = self.store.failure(name)
-            availability = (
-                Availability.missing(failure.reason)
-                if failure
-                else Availability.downloadable(self.base_url)
-            )
+            refusal = self.store.refusal(f"{name}.onnx")
+            if refusal is not None:
+                availability = Availability.missing(refusal)
+            elif failure is not None:
+                availability = Availability.missing(failure.reason)
+            else:
+                availability = Availability.downloadable(self.base_url)
             listings[name] = _listing(name, catalogue.get(name, {}), availability)
         return sorted(listings.values(), key=lambda listing: listing.name)
 

@@ -71,6 +71,9 @@ def load_model_set(config: WakeConfig, download_problem: str | None = None) -> M
     features = find_feature_files(config.store)
     if features.melspectrogram is None or features.embedding is None:
         problem = f"missing feature model(s) {', '.join(features.missing)}"
+        refusals = [r for f in features.missing if (r := config.store.refusal(f)) is not None]
+        if refusals:
+            problem += f" ({'; '.join(refusals)})"
         if download_problem:
             problem += f"; {download_problem}"
         statuses = [WakeWordStatus(f, False, "needs the feature models") for f in found]
