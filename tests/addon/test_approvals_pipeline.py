@@ -24,9 +24,9 @@ from kiwi_voice.hub.events import PublishedEvent
 from kiwi_voice.hub.options import HubOptions
 from kiwi_voice.hub.pipeline.engine import new_turn_id
 from kiwi_voice.hub.pipeline.frames import TurnFrame
-from kiwi_voice.hub.pipeline.runtime import PipelineRuntime
 from kiwi_voice.hub.pipeline.turn import TurnRequest
 from kiwi_voice.hub.speakers import PcmAudio, SpeakersClient
+from kiwi_voice.hub.voice.runtime import PipelineRuntime
 from kiwi_voice.hub.wiring import build_hub
 from tests.support.fake_homeassistant import FakeHomeAssistant
 from tests.support.fake_telegram import FakeTelegram
