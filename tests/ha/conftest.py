@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
-from unittest.mock import patch
+from unittest.mock import PropertyMock, patch
 
 import aiohttp
 import pytest
@@ -209,6 +209,17 @@ async def speaker_ids(hub_client: KiwiClient, hub_speakers: list[str]) -> dict[s
 def mock_config_entry(kiwi_hub: HubProcess, speaker_ids: dict[str, str]) -> MockConfigEntry:
     """A config entry for the session hub (after `hub_speakers` were enrolled)."""
     return entry_for(kiwi_hub)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Every entity enabled, also those the integration disables by default (as in HA core)."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
 
 
 @pytest.fixture
