@@ -21,8 +21,16 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 10.0
 
 
-def _message(what: str | Callable[[], str], timeout_s: float) -> str:
-    return f"not within {timeout_s:g} s: {what() if callable(what) else what}"
+class _Deadline:
+    def __init__(self, what: str | Callable[[], str], timeout_s: float) -> None:
+        self._what = what
+        self._timeout_s = timeout_s
+        self._at = time.monotonic() + timeout_s
+
+    def check(self) -> None:
+        if time.monotonic() > self._at:
+            what = self._what() if callable(self._what) else self._what
+            raise TimeoutError(f"not within {self._timeout_s:g} s: {what}")
 
 
 async def until(
@@ -33,14 +41,11 @@ async def until(
     every_s: float = 0.02,
 ) -> T:
     """The first truthy `condition()`, asked while the event loop runs on."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(_message(what, timeout_s))
-        await asyncio.sleep(every_s)
+
+    async def ask() -> T:
+        return condition()
+
+    return await until_async(ask, what, timeout_s=timeout_s, every_s=every_s)
 
 
 async def until_async(
@@ -51,14 +56,11 @@ async def until_async(
     every_s: float = 0.02,
 ) -> T:
     """Like `until`, for a condition that has to await (an HTTP request, a socket)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(_message(what, timeout_s))
+    deadline = _Deadline(what, timeout_s)
+    while not (value := await condition()):
+        deadline.check()
         await asyncio.sleep(every_s)
+    return value
 
 
 def until_sync(
@@ -69,11 +71,8 @@ def until_sync(
     every_s: float = 0.05,
 ) -> T:
     """Like `until`, blocking (fixtures and helpers outside an event loop)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(_message(what, timeout_s))
+    deadline = _Deadline(what, timeout_s)
+    while not (value := condition()):
+        deadline.check()
         time.sleep(every_s)
+    return value
