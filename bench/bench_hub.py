@@ -47,10 +47,14 @@ async def _hub_serve(data_dir: Path, port: int, conn: Connection) -> None:
     from kiwi_voice.hub.context import build_context
     from kiwi_voice.hub.event_payloads import EventType, context_reset
     from kiwi_voice.hub.options import HubOptions
+    from kiwi_voice.hub.voice.setup import build_pipeline
 
     options = HubOptions(host="127.0.0.1", port=port, data_dir=data_dir, souls_dir=None)
     context = build_context(options, {})
-    runner = web.AppRunner(build_app(context), access_log=None)
+    # The pipeline's controls, not started: this benchmark measures the event stream alone.
+    runner = web.AppRunner(
+        build_app(context, build_pipeline(context, {}).controls), access_log=None
+    )
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     loop = asyncio.get_running_loop()

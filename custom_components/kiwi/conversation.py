@@ -11,15 +11,11 @@ from homeassistant.helpers import intent, translation
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .api import (
-    ConversationReply,
-    KiwiAuthenticationError,
-    KiwiConnectionError,
-    KiwiError,
-)
+from .api import ConversationReply, KiwiError
 from .const import DOMAIN
 from .coordinator import KiwiConfigEntry
 from .entity import KiwiEntity
+from .errors import hub_error
 
 PARALLEL_UPDATES = 0
 
@@ -104,19 +100,22 @@ class KiwiConversationEntity(KiwiEntity, conversation.ConversationEntity):
         chat_log: conversation.ChatLog,
         error: KiwiError,
     ) -> conversation.ConversationResult:
-        if isinstance(error, KiwiAuthenticationError):
-            key = "invalid_auth"
-            self.coordinator.config_entry.async_start_reauth(self.hass)
-        elif isinstance(error, KiwiConnectionError):
-            key = "conversation_unreachable"
-        else:
-            key = "conversation_failed"
+        translated = hub_error(
+            self.hass,
+            self.coordinator.config_entry,
+            error,
+            failed_key="conversation_failed",
+            unreachable_key="conversation_unreachable",
+        )
         # The answer is spoken to the user: in their language, from translations/<lang>.json.
         translations = await translation.async_get_translations(
             self.hass, user_input.language, "exceptions", {DOMAIN}
         )
-        template = translations.get(f"component.{DOMAIN}.exceptions.{key}.message")
-        message = template.format(error=str(error)) if template else str(error)
+        template = translations.get(
+            f"component.{DOMAIN}.exceptions.{translated.translation_key}.message"
+        )
+        placeholders = translated.translation_placeholders or {}
+        message = template.format(**placeholders) if template else str(error)
         response = intent.IntentResponse(language=user_input.language)
         response.async_set_error(intent.IntentResponseErrorCode.UNKNOWN, message)
         return conversation.ConversationResult(

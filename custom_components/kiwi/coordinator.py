@@ -9,7 +9,7 @@ from typing import Any, TypeAlias
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .api import (
@@ -26,13 +26,13 @@ from .api import (
 )
 from .const import (
     CONF_SPEAKER_PERSONS,
-    DOMAIN,
     IGNORED_EVENTS,
     KIWI_EVENT,
     LOGGER,
     RECONNECT_INITIAL_DELAY,
     RECONNECT_MAX_DELAY,
 )
+from .errors import hub_setup_error
 from .issues import KiwiIssues
 from .state import KiwiSnapshot, apply_event, build_snapshot
 
@@ -87,16 +87,8 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
             info = await self.client.health()
             snapshot = await self._async_fetch_snapshot()
             await self.stream.connect()
-        except KiwiAuthenticationError as err:
-            raise ConfigEntryAuthFailed(
-                translation_domain=DOMAIN, translation_key="invalid_auth"
-            ) from err
         except KiwiError as err:
-            raise ConfigEntryNotReady(
-                translation_domain=DOMAIN,
-                translation_key="cannot_connect",
-                translation_placeholders={"url": self.client.base_url, "error": str(err)},
-            ) from err
+            raise hub_setup_error(err, self.client.base_url, ConfigEntryNotReady) from err
         self.async_set_updated_data(snapshot)
         self.config_entry.async_create_background_task(
             self.hass, self.stream.run(), name=f"kiwi event stream {self.client.base_url}"
@@ -112,16 +104,8 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
     async def _async_update_data(self) -> KiwiSnapshot:
         try:
             return await self._async_fetch_snapshot()
-        except KiwiAuthenticationError as err:
-            raise ConfigEntryAuthFailed(
-                translation_domain=DOMAIN, translation_key="invalid_auth"
-            ) from err
         except KiwiError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="cannot_connect",
-                translation_placeholders={"url": self.client.base_url, "error": str(err)},
-            ) from err
+            raise hub_setup_error(err, self.client.base_url, UpdateFailed) from err
 
     async def _async_fetch_snapshot(self) -> KiwiSnapshot:
         status, config, languages, souls, speakers = await asyncio.gather(

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
+from functools import wraps
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .api import KiwiAuthenticationError, KiwiError, KiwiNotFoundError, SpeakerProfile
+from .api import SpeakerProfile
 from .const import DEFAULT_NAME, DOMAIN, MANUFACTURER
 from .coordinator import KiwiConfigEntry, KiwiCoordinator
+from .errors import translated_hub_errors
 
 _EntityT = TypeVar("_EntityT", bound="KiwiEntity")
 _P = ParamSpec("_P")
@@ -46,26 +47,16 @@ def kiwi_command(
 ) -> Callable[Concatenate[_EntityT, _P], Coroutine[Any, Any, None]]:
     """Turn hub errors of an entity command into translated HomeAssistantErrors."""
 
+    @wraps(func)
     async def wrapper(self: _EntityT, /, *args: _P.args, **kwargs: _P.kwargs) -> None:
-        try:
+        with translated_hub_errors(
+            self.hass,
+            self.coordinator.config_entry,
+            failed_key="command_failed",
+            not_found_key="not_found",
+            placeholders={"entity_id": self.entity_id},
+        ):
             await func(self, *args, **kwargs)
-        except KiwiAuthenticationError as err:
-            self.coordinator.config_entry.async_start_reauth(self.hass)
-            raise HomeAssistantError(
-                translation_domain=DOMAIN, translation_key="invalid_auth"
-            ) from err
-        except KiwiNotFoundError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="not_found",
-                translation_placeholders={"entity_id": self.entity_id, "error": str(err)},
-            ) from err
-        except KiwiError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_failed",
-                translation_placeholders={"entity_id": self.entity_id, "error": str(err)},
-            ) from err
 
     return wrapper
 

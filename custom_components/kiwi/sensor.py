@@ -55,6 +55,8 @@ def _metric(key: str, read: Callable[[KiwiSnapshot], float | None]) -> KiwiSenso
         native_unit_of_measurement=UnitOfTime.MILLISECONDS,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
+        # A latency figure per turn is for tuning, not for every dashboard: enabled on demand.
+        entity_registry_enabled_default=False,
         suggested_display_precision=0,
         value_fn=read,
     )

@@ -15,12 +15,12 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
-from .api import KiwiAuthenticationError, KiwiError, KiwiNotFoundError
 from .const import DOMAIN
 from .coordinator import KiwiConfigEntry
+from .errors import translated_hub_errors
 from .recordings import async_download, async_read_allowed_file
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
@@ -90,28 +90,18 @@ async def _call_hub(
     call: ServiceCall, entry: KiwiConfigEntry, request: Awaitable[_T], *, not_found_key: str
 ) -> _T:
     """Await a hub request and turn its errors into translated Home Assistant errors."""
-    try:
+    with translated_hub_errors(
+        call.hass,
+        entry,
+        failed_key="action_failed",
+        not_found_key=not_found_key,
+        placeholders={
+            "action": call.service,
+            "request_id": str(call.data.get(ATTR_REQUEST_ID, "")),
+            "soul": str(call.data.get(ATTR_SOUL, "")),
+        },
+    ):
         return await request
-    except KiwiAuthenticationError as err:
-        entry.async_start_reauth(call.hass)
-        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth") from err
-    except KiwiNotFoundError as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key=not_found_key,
-            translation_placeholders={
-                "action": call.service,
-                "request_id": str(call.data.get(ATTR_REQUEST_ID, "")),
-                "soul": str(call.data.get(ATTR_SOUL, "")),
-                "error": str(err),
-            },
-        ) from err
-    except KiwiError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="action_failed",
-            translation_placeholders={"action": call.service, "error": str(err)},
-        ) from err
 
 
 async def _async_speak(call: ServiceCall) -> None:

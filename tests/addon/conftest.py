@@ -1,8 +1,9 @@
 """Shared fixtures for the add-on tests: the offline models, a warmed speaker encoder, the
 checked hub client and a fake Telegram.
 
-`contract` and `client` need a `hub` fixture (a running HubProcess), which each module that
-uses them defines, since how the hub is started differs per module."""
+`contract` and `client` need a `hub` fixture (a running HubProcess). A module that runs Kiwi
+declares `stack = stack_fixture(...)` (tests/support/pipeline_stack.py) and gets `hub` from
+here; a module that starts a hub differently defines its own `hub`."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support import offline_models
+from tests.support import offline_models, pipeline_stack
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.hub_openapi import CheckedClient, OpenApiContract, fetch_contract
 from tests.support.hub_process import HubProcess
+from tests.support.pipeline_stack import PipelineStack
 
 # Before any engine is imported, here and in every service process a test starts:
 # faster-whisper must never ask the model hub, and numba's compiled code goes to the cache.
@@ -45,16 +47,21 @@ def offline_wakeword_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def offline_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A `models/` directory (whisper/, piper/, openwakeword/) inside a fresh data dir."""
-    models_dir = tmp_path_factory.mktemp("kiwi-data") / "models"
-    offline_models.populate_models_dir(models_dir)
-    return models_dir
+    """A `models/` directory (whisper/, piper/, openwakeword/), the one stacks use too."""
+    return pipeline_stack.offline_models_dir(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def voice_encoder() -> Any:
     """resemblyzer's VoiceEncoder with its shipped weights, numba code already compiled."""
     return offline_models.warm_resemblyzer()
+
+
+@pytest.fixture(scope="module")
+def hub(stack: PipelineStack) -> HubProcess:
+    """The hub of the module's `stack`."""
+    assert stack.hub is not None
+    return stack.hub
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,6 @@ and event frame is checked against the OpenAPI document the hub serves.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -22,7 +20,8 @@ from tests.support.fake_anthropic import ScriptedReply, ToolUse, echo_reply
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.hub_openapi import Answer, CheckedClient, OpenApiContract
 from tests.support.hub_process import HubProcess, restart_hub
-from tests.support.pipeline_stack import PipelineStack, start_stack
+from tests.support.pipeline_stack import PipelineStack, stack_fixture
+from tests.support.waiting import until, until_async
 
 pytestmark = pytest.mark.timeout(60)
 OWNER = 777_001
@@ -56,31 +55,18 @@ def claude_with_tools(request: dict[str, Any]) -> ScriptedReply:
     return echo_reply(request)
 
 
-@pytest.fixture(scope="module")
-def stack(
-    offline_models_dir: Path, tmp_path_factory: pytest.TempPathFactory, telegram: FakeTelegram
-) -> Iterator[PipelineStack]:
-    stack = start_stack(
-        offline_models_dir,
-        tmp_path_factory.mktemp("approvals-hub"),
-        services=(),
-        env={
-            "KIWI_TELEGRAM_BOT_TOKEN": telegram.token,
-            "KIWI_TELEGRAM_CHAT_ID": str(OWNER),
-            "KIWI_TELEGRAM_API_URL": telegram.url,
-            "KIWI_TELEGRAM_POLL_TIMEOUT": "1",
-        },
-    )
-    assert stack.claude is not None
-    stack.claude.reply = claude_with_tools
-    yield stack
-    stack.stop()
+def telegram_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The hub asks the owner over the module's fake Telegram."""
+    telegram: FakeTelegram = request.getfixturevalue("telegram")
+    return {
+        "KIWI_TELEGRAM_BOT_TOKEN": telegram.token,
+        "KIWI_TELEGRAM_CHAT_ID": str(OWNER),
+        "KIWI_TELEGRAM_API_URL": telegram.url,
+        "KIWI_TELEGRAM_POLL_TIMEOUT": "1",
+    }
 
 
-@pytest.fixture(scope="module")
-def hub(stack: PipelineStack) -> HubProcess:
-    assert stack.hub is not None
-    return stack.hub
+stack = stack_fixture(env=telegram_env, claude_reply=claude_with_tools)
 
 
 async def event_seq(client: CheckedClient) -> int:
@@ -101,13 +87,12 @@ def ask(client: CheckedClient, text: str) -> asyncio.Task[Answer]:
 
 
 async def pending_one(client: CheckedClient) -> dict[str, Any]:
-    for _ in range(500):
-        listed = (await client.call("GET", "/api/approvals")).body["approvals"]
-        if listed:
-            assert len(listed) == 1
-            return dict(listed[0])
-        await asyncio.sleep(0.02)
-    raise TimeoutError("no approval request showed up")
+    async def listed() -> list[dict[str, Any]]:
+        return list((await client.call("GET", "/api/approvals")).body["approvals"])
+
+    found = await until_async(listed, "an approval request in GET /api/approvals")
+    assert len(found) == 1
+    return dict(found[0])
 
 
 async def prompt_of(telegram: FakeTelegram, request_id: str) -> dict[str, Any]:
@@ -263,20 +248,11 @@ async def test_pending_action_survives_a_hub_restart(
     telegram.press(button(message, "✅ Approve"), chat_id=OWNER, user_id=OWNER, message=message)
     # Nobody waits for it in this run: the hub carries the approved action out itself.
     home = stack.homeassistant
-    calls = await _until(lambda: home.service_calls[calls_before:])
+    calls = await until(lambda: home.service_calls[calls_before:], "the call", timeout_s=15)
     assert calls == [
         {"domain": "lock", "service": "unlock", "data": {"entity_id": ["lock.front_door"]}}
     ]
     assert (await client.call("GET", "/api/approvals")).body == {"approvals": []}
-
-
-async def _until(read: Any, timeout_s: float = 15.0) -> Any:
-    for _ in range(int(timeout_s / 0.02)):
-        value = read()
-        if value:
-            return value
-        await asyncio.sleep(0.02)
-    raise TimeoutError("condition not met")
 
 
 def test_the_bot_token_stays_out_of_the_log(hub: HubProcess, telegram: FakeTelegram) -> None:

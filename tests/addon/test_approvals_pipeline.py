@@ -24,16 +24,17 @@ from kiwi_voice.hub.events import PublishedEvent
 from kiwi_voice.hub.options import HubOptions
 from kiwi_voice.hub.pipeline.engine import new_turn_id
 from kiwi_voice.hub.pipeline.frames import TurnFrame
-from kiwi_voice.hub.pipeline.runtime import PipelineRuntime
 from kiwi_voice.hub.pipeline.turn import TurnRequest
 from kiwi_voice.hub.speakers import PcmAudio, SpeakersClient
+from kiwi_voice.hub.voice.runtime import PipelineRuntime
 from kiwi_voice.hub.wiring import build_hub
 from tests.support.fake_homeassistant import FakeHomeAssistant
 from tests.support.fake_telegram import FakeTelegram
-from tests.support.hub_process import start_speaker_service
+from tests.support.pipeline_stack import service_starters, start_services
 from tests.support.ports import free_port
 from tests.support.speech import espeak_wav, wav_pcm
-from tests.support.wyoming_process import ServiceProcess, start_service
+from tests.support.waiting import until
+from tests.support.wyoming_process import ServiceProcess
 
 pytestmark = pytest.mark.timeout(60)
 OWNER_CHAT = 880_001
@@ -47,25 +48,16 @@ def voice(text: str, espeak_voice: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def services(
-    tmp_path_factory: pytest.TempPathFactory, offline_piper_voice: Path
+    tmp_path_factory: pytest.TempPathFactory, offline_models_dir: Path
 ) -> Iterator[dict[str, ServiceProcess]]:
     root = tmp_path_factory.mktemp("approvals-pipeline")
-    speaker = start_speaker_service(root / "speaker", root)
+    started = start_services(service_starters(offline_models_dir, root), ("speaker", "tts"))
     try:
-        tts = start_service(
-            "kiwi-tts",
-            ["--voice", offline_piper_voice.stem, "--data-dir", str(offline_piper_voice.parent)],
-            root / "kiwi-tts.log",
-        )
-    except BaseException:
-        speaker.stop()
-        raise
-    try:
-        asyncio.run(_enroll(speaker.uri))
-        yield {"speaker": speaker, "tts": tts}
+        asyncio.run(_enroll(started["speaker"].uri))
+        yield started
     finally:
-        tts.stop()
-        speaker.stop()
+        for service in started.values():
+            service.stop()
 
 
 async def _enroll(uri: str) -> None:
@@ -129,23 +121,14 @@ class Hub:
         return request.turn_id
 
     async def end_of(self, turn_id: str) -> dict[str, Any]:
-        return await _until(lambda: self.sink.end_of(turn_id))
+        return await until(lambda: self.sink.end_of(turn_id), f"the end of {turn_id}", timeout_s=20)
 
     async def event(self, name: str) -> dict[str, Any]:
-        found = await _until(lambda: [e for e in self.events if e.event == name])
+        found = await until(lambda: [e for e in self.events if e.event == name], name, timeout_s=20)
         return dict(found[0].data)
 
     def payloads(self, name: str) -> list[dict[str, Any]]:
         return [dict(e.data) for e in self.events if e.event == name]
-
-
-async def _until(read: Any, timeout_s: float = 20.0) -> Any:
-    for _ in range(int(timeout_s / 0.02)):
-        value = read()
-        if value:
-            return value
-        await asyncio.sleep(0.02)
-    raise TimeoutError("condition not met")
 
 
 @pytest.fixture
@@ -283,7 +266,9 @@ async def test_only_the_owners_voice_answers(hub: Hub) -> None:
     await hub.runtime.pipeline.wake(hub.sink, "wake_word")
     # The guest's own yes is a request of the guest's, not an answer.
     hub.say("Yes, go ahead, I approve it.", GUEST_VOICE)
-    requests = await _until(lambda: hub.payloads("APPROVAL_REQUESTED")[1:])
+    requests = await until(
+        lambda: hub.payloads("APPROVAL_REQUESTED")[1:], "a second APPROVAL_REQUESTED", timeout_s=20
+    )
     assert requests[0]["command"] == "Yes, go ahead, I approve it."
     pending = [a.request_id for a in hub.approvals.registry.pending()]
     assert pending == [first["request_id"], requests[0]["request_id"]]

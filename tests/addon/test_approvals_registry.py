@@ -33,6 +33,7 @@ from kiwi_voice.hub.homeassistant import HomeAssistantClient
 from kiwi_voice.hub.pipeline.policy import Speaker
 from kiwi_voice.hub.settings import DEFAULTS, SettingsStore
 from kiwi_voice.hub.store import Store
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.timeout(20)
 GUEST = Speaker(id="spk_0000beef", name="Bob", priority=2, confidence=0.9)
@@ -129,7 +130,7 @@ async def test_who_waits_decides_who_carries_the_request_out(world: World) -> No
     abandoned = world.registry.open(kind="voice", command="b", timeout_seconds=60)
     waiter = asyncio.create_task(world.registry.wait(waited_for.request_id))
     gone = asyncio.create_task(world.registry.wait(abandoned.request_id))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop: both tasks start waiting
     gone.cancel()  # e.g. a barge-in interrupted the turn that asked
     await asyncio.gather(gone, return_exceptions=True)
     assert [a.request_id for a in world.registry.pending()] == [
@@ -187,7 +188,7 @@ async def test_approvals_via_api_wait_for_home_assistant_or_the_dashboard(world:
     world.settings.update({"approvals_via_api": True})
     gate = world.gate()
     asked = asyncio.create_task(gate.request(GUEST, "turn on the heating", "en"))
-    requested = await _until(lambda: world.payloads("APPROVAL_REQUESTED"))
+    requested = await until(lambda: world.payloads("APPROVAL_REQUESTED"), "APPROVAL_REQUESTED")
     world.registry.resolve(requested[0]["request_id"], approved=False, by="api")
     result = await asyncio.wait_for(asked, 5)
     assert (result.approved, result.answer) == (False, "Sorry Bob, the owner declined that.")
@@ -202,7 +203,7 @@ async def test_only_the_identified_owner_answers_by_voice(world: World) -> None:
     gate = world.gate()
     assert await gate.answer_by_voice(OWNER, "yes") is None  # nothing pending: just talk
     asked = asyncio.create_task(gate.request(GUEST, "turn on the heating", "en"))
-    await _until(world.registry.pending)
+    await until(world.registry.pending, "a pending request")
 
     typed_owner = Speaker.client("dashboard")
     echo = Speaker(id="self", name="Kiwi", priority=0, confidence=0.99, is_self=True)
@@ -221,7 +222,7 @@ async def test_the_owner_can_say_no(world: World) -> None:
     world.telegram = True
     gate = world.gate()
     asked = asyncio.create_task(gate.request(GUEST, "unlock the door", "en"))
-    await _until(world.registry.pending)
+    await until(world.registry.pending, "a pending request")
     assert await gate.answer_by_voice(OWNER, "No, I do not approve that.") == (
         "Okay, I declined: unlock the door."
     )
@@ -288,12 +289,3 @@ async def test_sensitive_tool_call_without_a_channel_is_not_run(world: World) ->
     assert (await tools.run("delete_everything", {})).is_error
     assert (await tools.run(TOOL_NAME, {"domain": "lock"})).is_error
     assert world.payloads("EXEC_APPROVAL_REQUESTED") == []
-
-
-async def _until(read: Any, timeout_s: float = 5.0) -> Any:
-    for _ in range(int(timeout_s / 0.01)):
-        value = read()
-        if value:
-            return value
-        await asyncio.sleep(0.01)
-    raise TimeoutError("condition not met")

@@ -22,6 +22,7 @@ from kiwi_voice.hub.events import EventBus, PublishedEvent
 from kiwi_voice.hub.store import Store
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.ports import free_port
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.timeout(30)
 OWNER = 424_242  # the owner's private chat (its id is the owner's user id)
@@ -104,12 +105,12 @@ async def shown_outcome(telegram: FakeTelegram, message: dict[str, Any]) -> dict
 
 async def decision(registry: ApprovalRegistry, request_id: str) -> Approval:
     """The decided request, without waiting on it (a waiter would change who carries it out)."""
-    for _ in range(500):
+
+    def decided() -> Approval | None:
         approval = registry.get(request_id)
-        if approval is not None and not approval.pending:
-            return approval
-        await asyncio.sleep(0.02)
-    raise TimeoutError(f"{request_id} was not decided")
+        return approval if approval is not None and not approval.pending else None
+
+    return await until(decided, f"a decision on {request_id}")
 
 
 def buttons(message: dict[str, Any]) -> dict[str, str]:
@@ -294,7 +295,7 @@ async def test_request_whose_deadline_passed_while_down_expires_on_start(
     message = await prompt_of(telegram, approval.request_id)
     first.registry.close()  # disarm: the deadline passes while Kiwi is down
     await first.stop()
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(0.6)  # the time passing is the point: the 0.5 s deadline runs out
 
     second = await start_parts(tmp_path, config)
     try:
@@ -331,13 +332,7 @@ async def test_unreachable_telegram_is_reported_and_never_blocks(
     )
     parts = await start_parts(tmp_path, nowhere, connect=False)
     try:
-        errors = []
-        for _ in range(250):
-            errors = parts.payloads("ERROR")
-            if errors:
-                break
-            await asyncio.sleep(0.02)
-        assert errors
+        errors = await until(lambda: parts.payloads("ERROR"), "an ERROR event", timeout_s=5)
         assert errors[0]["source"] == "telegram"
         assert errors[0]["code"] == "telegram_unavailable"
         assert not parts.approver.connected

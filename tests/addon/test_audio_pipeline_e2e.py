@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import wave
-from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from wyoming.audio import AudioChunk, AudioChunkConverter
 
 from tests.support.hub_process import HubProcess
 from tests.support.pipeline_client import AudioClient, EventLog, is_subsequence
-from tests.support.pipeline_stack import PipelineStack, start_stack
+from tests.support.pipeline_stack import PipelineStack, stack_fixture
 from tests.support.speech import espeak_pcm, espeak_wav
 from tests.support.wyoming_process import ADDON_BIN
 
@@ -31,23 +30,7 @@ COMMAND = "turn on the kitchen light"
 SILENCE = b"\x00\x00" * 16000  # one second at 16 kHz
 
 
-@pytest.fixture(scope="module")
-def stack(
-    offline_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PipelineStack]:
-    stack = start_stack(
-        offline_models_dir,
-        tmp_path_factory.mktemp("audio-e2e"),
-        services=("stt", "tts", "wake", "speaker"),
-    )
-    yield stack
-    stack.stop()
-
-
-@pytest.fixture
-def hub(stack: PipelineStack) -> HubProcess:
-    assert stack.hub is not None
-    return stack.hub
+stack = stack_fixture(services=("stt", "tts", "wake", "speaker"))
 
 
 def _utterance(voice: str = "en-us+m3") -> bytes:

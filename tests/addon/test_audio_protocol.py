@@ -11,38 +11,19 @@ import base64
 import io
 import json
 import wave
-from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.support.hub_process import HubProcess
 from tests.support.pipeline_client import AudioClient, EventLog
-from tests.support.pipeline_stack import PipelineStack, start_stack
+from tests.support.pipeline_stack import stack_fixture
 from tests.support.speech import espeak_pcm
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(scope="module")
-def stack(
-    offline_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PipelineStack]:
-    stack = start_stack(
-        offline_models_dir,
-        tmp_path_factory.mktemp("audio-protocol"),
-        services=("tts",),
-        claude=False,
-    )
-    yield stack
-    stack.stop()
-
-
-@pytest.fixture
-def hub(stack: PipelineStack) -> HubProcess:
-    assert stack.hub is not None
-    return stack.hub
+stack = stack_fixture(services=("tts",), claude=False)
 
 
 async def test_hello_is_acknowledged_with_the_session_settings(hub: HubProcess) -> None:

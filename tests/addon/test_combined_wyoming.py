@@ -41,6 +41,7 @@ from kiwi_voice.combined.handler import SERVICE_UNAVAILABLE, CombinedEventHandle
 from kiwi_voice.combined.info import InfoCollector
 from kiwi_voice.combined.routing import Mode
 from tests.support.ports import free_port
+from tests.support.waiting import until, until_async
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -162,6 +163,7 @@ class RecordingBackend:
 class Stack:
     backends: dict[Mode, RecordingBackend]
     port: int
+    handlers: list[CombinedEventHandler] = field(default_factory=list)  # one per connection
 
     async def connect(self) -> AsyncTcpClient:
         client = AsyncTcpClient("127.0.0.1", self.port)
@@ -177,12 +179,16 @@ async def stack() -> AsyncIterator[Stack]:
     uris = {mode: backend.uri for mode, backend in backends.items()}
     info = InfoCollector(uris)
 
+    handlers: list[CombinedEventHandler] = []
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await CombinedEventHandler(reader, writer, backends=uris, info=info).run()
+        handler = CombinedEventHandler(reader, writer, backends=uris, info=info)
+        handlers.append(handler)
+        await handler.run()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     try:
-        yield Stack(backends, server.sockets[0].getsockname()[1])
+        yield Stack(backends, server.sockets[0].getsockname()[1], handlers)
     finally:
         server.close()
         await server.wait_closed()
@@ -330,7 +336,8 @@ async def test_a_backend_that_hangs_up_is_reconnected_on_the_next_request(stack:
         await client.write_event(Transcribe().event())
         await _read(client, 1)
         await client.write_event(Event("hang-up"))
-        await asyncio.sleep(0.2)  # let the endpoint notice the closed backend connection
+        # The endpoint notices the closed backend connection and forgets it.
+        await until(lambda: stack.handlers[0]._backend is None, "the backend forgotten")
         await client.write_event(Transcribe().event())
         (echo,) = await _read(client, 1)
     finally:
@@ -407,13 +414,14 @@ async def test_the_module_serves_the_same_endpoint_and_stops_on_sigterm(
     stack: Stack, combined_process: tuple[int, subprocess.Popen[bytes]]
 ) -> None:
     port, process = combined_process
-    info: Info | None = None
-    async with asyncio.timeout(20):
-        while info is None:
-            try:
-                info = await _describe(port)
-            except OSError:
-                await asyncio.sleep(0.1)
+
+    async def described() -> Info | None:
+        try:
+            return await _describe(port)
+        except OSError:  # not listening yet
+            return None
+
+    info = await until_async(described, "the combined endpoint answers", timeout_s=20, every_s=0.1)
     assert [p.name for p in info.asr] == ["asr-asr"]
 
     client = AsyncTcpClient("127.0.0.1", port)

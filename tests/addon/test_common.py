@@ -37,6 +37,7 @@ from kiwi_voice.common.framing import (
 from kiwi_voice.common.info import Availability
 from kiwi_voice.common.model_store import DownloadError, ModelStore
 from tests.support.ports import free_port
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -298,7 +299,7 @@ async def test_run_is_off_the_loop_and_bounded() -> None:
         with lock:
             running.append(1)
             peak.append(len(running))
-        time.sleep(0.05)
+        time.sleep(0.05)  # a blocking engine call: the work that must not overlap a third
         with lock:
             running.pop()
         return threading.current_thread().name
@@ -326,7 +327,7 @@ async def test_iterate_streams_items_and_stops_when_the_consumer_leaves() -> Non
             assert len(made) <= len(received) + 2
             if item == 4:
                 break
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # time for a worker that ignored the departure to run ahead
     executor.shutdown()
     assert received == [0, 1, 2, 3, 4]
     assert len(made) <= 7
@@ -363,20 +364,26 @@ async def test_iterate_drops_queued_work_once_cancelled() -> None:
         yield 1
 
     client_gone = [False]
+    asked = [0]  # how often the executor asked whether the client left
     received: list[int] = []
 
+    def gone() -> bool:
+        asked[0] += 1
+        return client_gone[0]
+
     async def consume() -> None:
-        async with aclosing(executor.iterate(produce, cancelled=lambda: client_gone[0])) as items:
+        async with aclosing(executor.iterate(produce, cancelled=gone)) as items:
             async for item in items:
                 received.append(item)
 
     consumer = asyncio.ensure_future(consume())
-    await asyncio.sleep(0.2)  # queued behind the busy worker
+    # Asked once: the work was handed to the pool and waits behind the busy worker.
+    await until(lambda: asked[0], "the executor polls while the work is queued")
     client_gone[0] = True
     await asyncio.wait_for(consumer, 5)
     release.set()
     await busy
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.1)  # time for the pool to start the dropped work, if it wrongly would
     executor.shutdown()
     assert received == []
     assert started == []  # the engine never started work for the departed client

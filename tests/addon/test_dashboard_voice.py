@@ -29,7 +29,7 @@ from tests.support.dashboard_browser import (
 )
 from tests.support.fake_anthropic import ScriptedReply, ToolUse, echo_reply
 from tests.support.hub_process import HubProcess
-from tests.support.pipeline_stack import PipelineStack, start_stack
+from tests.support.pipeline_stack import PipelineStack, stack_fixture
 from tests.support.speech import espeak_wav, wav_pcm
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -42,24 +42,10 @@ UNLOCK = ToolUse(
 )
 
 
-@pytest.fixture(scope="module")
-def stack(
-    offline_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PipelineStack]:
-    running = start_stack(
-        offline_models_dir,
-        tmp_path_factory.mktemp("dashboard-voice"),
-        services=("stt", "tts", "wake", "speaker"),
-        env={"KIWI_APPROVALS_VIA_API": "true"},  # the dashboard is the owner's approval channel
-    )
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def hub(stack: PipelineStack) -> HubProcess:
-    assert stack.hub is not None
-    return stack.hub
+stack = stack_fixture(
+    services=("stt", "tts", "wake", "speaker"),
+    env={"KIWI_APPROVALS_VIA_API": "true"},  # the dashboard is the owner's approval channel
+)
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,10 @@ reports them for the long run).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from tests.support.load_run import run_load, trimmed_utterance, utterance_gap
-from tests.support.pipeline_stack import PipelineStack, start_stack
+from tests.support.pipeline_stack import PipelineStack, stack_fixture
 from tests.support.speech import espeak_pcm
 
 pytestmark = pytest.mark.timeout(240)
@@ -26,17 +23,7 @@ LOAD_SECONDS = 10.0
 HUB_RSS_GROWTH_LIMIT_MB = 150.0  # generous: the point is "bounded", the bench has the figures
 
 
-@pytest.fixture(scope="module")
-def stack(
-    offline_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PipelineStack]:
-    stack = start_stack(
-        offline_models_dir,
-        tmp_path_factory.mktemp("faults-load"),
-        services=("stt", "tts", "wake", "speaker"),
-    )
-    yield stack
-    stack.stop()
+stack = stack_fixture(services=("stt", "tts", "wake", "speaker"))
 
 
 async def test_ten_microphones_and_a_hundred_listeners(stack: PipelineStack) -> None:

@@ -27,6 +27,7 @@ import pytest
 from tests.support.launcher_stack import LauncherStack, describe_or_none, start_launcher_stack
 from tests.support.pipeline_client import AudioClient, EventLog
 from tests.support.speech import espeak_pcm
+from tests.support.waiting import until, until_async
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -76,16 +77,21 @@ async def _back(stack: LauncherStack, name: str, recovery_s: dict[str, float]) -
     kiwi-speaker listens at once and loads its encoder after (identify requests wait for it):
     for it, "back" is when `describe` says the encoder is loaded, and the seconds it listened
     before that are recorded too."""
-    deadline = time.monotonic() + BACK_LIMIT_S
     listening_at = None
-    while True:
+
+    async def working() -> bool:
+        nonlocal listening_at
         info = await asyncio.to_thread(describe_or_none, stack.ports[name])
         if info is not None and listening_at is None:
             listening_at = time.monotonic()
-        if info is not None and (name != "speaker" or _encoder_loaded(info)):
-            break
-        assert time.monotonic() < deadline, f"{name} did not come back:\n{stack.output()[-4000:]}"
-        await asyncio.sleep(0.1)
+        return info is not None and (name != "speaker" or _encoder_loaded(info))
+
+    await until_async(
+        working,
+        lambda: f"{name} back:\n{stack.output()[-4000:]}",
+        timeout_s=BACK_LIMIT_S,
+        every_s=0.1,
+    )
     ready_at = time.monotonic()
     if name == "speaker" and listening_at is not None:
         recovery_s["speaker_listening_before_encoder_loaded"] = round(ready_at - listening_at, 2)
@@ -203,9 +209,10 @@ async def test_killing_wake_while_the_microphone_streams(
         AudioClient.connect(http, stack.url("/api/audio")) as client,
     ):
         # Kiwi's plain protocol: binary PCM only, continuous wake-word listening.
-        streaming = asyncio.create_task(_stream_silence(client))
+        chunks_sent = [0]
+        streaming = asyncio.create_task(_stream_silence(client, chunks_sent))
         try:
-            await asyncio.sleep(0.5)
+            await until(lambda: chunks_sent[0] >= 5, "the microphone streams")
             await _kill(stack, "wake")
             error = await _error_from(events, "wake")
             assert error["message"]
@@ -224,7 +231,8 @@ async def test_killing_wake_while_the_microphone_streams(
         recovery_s["wake"] = round(time.monotonic() - back_at, 2)
 
 
-async def _stream_silence(client: AudioClient) -> None:
+async def _stream_silence(client: AudioClient, chunks_sent: list[int]) -> None:
     while True:
         await client.send_audio(SILENCE)
-        await asyncio.sleep(0.1)
+        chunks_sent[0] += 1
+        await asyncio.sleep(0.1)  # a microphone's pace

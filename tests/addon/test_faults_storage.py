@@ -21,7 +21,6 @@ import contextlib
 import itertools
 import random
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,12 +36,14 @@ from tests.support.offline_models import configure_numba_cache
 from tests.support.ports import free_port
 from tests.support.process_zygote import Child, Zygote
 from tests.support.speech import espeak_pcm
+from tests.support.waiting import until_async
 
 pytestmark = pytest.mark.timeout(240)
 
 TRIALS_PER_PROCESS = 25
 KILL_WINDOW_S = (0.02, 0.35)  # when, after the burst starts, the process is killed
 READY_WAIT_S = 20.0
+WRITERS_STOP_S = 15.0  # longer than the writers' HTTP timeout
 HUB_MODULE = "kiwi_voice.hub.__main__"
 SPEAKER_MODULE = "kiwi_voice.speaker.__main__"
 UNIQUE = itertools.count(1)  # every write in the module writes a value never written before
@@ -126,11 +127,11 @@ async def _until(condition: Callable[[], bool], child: Child) -> None:
 
 
 async def _until_async(condition: Callable[[], Awaitable[bool]], child: Child) -> None:
-    deadline = time.monotonic() + READY_WAIT_S
-    while not await condition():
-        assert child.alive(), child.log()
-        assert time.monotonic() < deadline, f"not ready in {READY_WAIT_S} s:\n{child.log()}"
-        await asyncio.sleep(0.01)
+    async def ready() -> bool:
+        assert child.alive(), child.log()  # a dead process will never be ready
+        return await condition()
+
+    await until_async(ready, lambda: f"ready:\n{child.log()}", timeout_s=READY_WAIT_S, every_s=0.01)
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +185,7 @@ async def write_until_stopped(
             history.acked[-1] = await write(value)
         if not history.acked[-1]:
             return  # a client that gets an error does not go on as if nothing happened
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # a turn for the other writers, as between real clients
 
 
 async def burst(
@@ -196,9 +197,10 @@ async def burst(
         asyncio.create_task(write_until_stopped(histories[key], write, new_value))
         for key, (write, new_value) in writers.items()
     ]
-    await asyncio.sleep(random.uniform(*KILL_WINDOW_S))
+    await asyncio.sleep(random.uniform(*KILL_WINDOW_S))  # the moment of the kill is the test
     kill()
-    await asyncio.sleep(0.05)  # answers already on their way still arrive
+    # Each writer stops at its first unanswered write; answers already on their way arrive.
+    await asyncio.wait(tasks, timeout=WRITERS_STOP_S)
     for task in tasks:
         task.cancel()
     for outcome in await asyncio.gather(*tasks, return_exceptions=True):

@@ -14,8 +14,6 @@ import json
 import random
 import urllib.request
 import wave
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +26,7 @@ from schemathesis.schemas import APIOperation, BaseSchema
 
 from tests.support.hub_openapi import OpenApiContract
 from tests.support.hub_process import HubProcess
-from tests.support.pipeline_stack import PipelineStack, start_stack
+from tests.support.pipeline_stack import PipelineStack, stack_fixture
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -69,19 +67,7 @@ WAV_BODIES = st.builds(
 schemathesis.openapi.media_type("audio/wav", WAV_BODIES)
 
 
-@pytest.fixture(scope="module")
-def stack(
-    offline_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PipelineStack]:
-    stack = start_stack(
-        offline_models_dir,
-        tmp_path_factory.mktemp("fuzz-openapi"),
-        services=("speaker", "tts"),
-    )
-    yield stack
-    stack.stop()
-    assert stack.hub is not None
-    assert "Traceback" not in stack.hub.log(), stack.hub.log()
+stack = stack_fixture(services=("speaker", "tts"), clean_log=True)
 
 
 @pytest.fixture(scope="module")

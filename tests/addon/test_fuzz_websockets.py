@@ -35,7 +35,7 @@ pytestmark = pytest.mark.timeout(180)
 EXAMPLES = 200
 ANSWER_WAIT_S = 10.0
 CLOSE_TOO_BIG = 1009
-# Codes of a frame the hub could not use (hub/errors.py, hub/audio/api.py, hub/api/events.py).
+# Codes of a frame the hub could not use (hub/errors.py, hub/voice/audio_api.py, hub/api/events.py).
 FRAME_ERROR_CODES = {
     "invalid_json", "invalid_frame", "missing_field", "unknown_type", "invalid_value",
     "unknown_field", "unsupported_frame",

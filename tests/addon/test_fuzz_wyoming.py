@@ -13,7 +13,6 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.pipeline_stack import service_starters
+from tests.support.pipeline_stack import service_starters, start_services
 from tests.support.wyoming_process import ServiceProcess, describe
 
 pytestmark = pytest.mark.timeout(240)
@@ -44,13 +43,8 @@ def services(
     offline_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, ServiceProcess]]:
     log_dir = tmp_path_factory.mktemp("fuzz-wyoming")
-    starters = service_starters(offline_models_dir, log_dir)
-    with ThreadPoolExecutor(len(SERVICES)) as pool:
-        futures = {name: pool.submit(starters[name]) for name in SERVICES}
-    started = {name: f.result() for name, f in futures.items() if f.exception() is None}
+    started = start_services(service_starters(offline_models_dir, log_dir), SERVICES)
     try:
-        if len(started) < len(SERVICES):
-            raise next(f.exception() for f in futures.values() if f.exception() is not None)  # type: ignore[misc]
         yield started
     finally:
         for service in started.values():

@@ -15,9 +15,10 @@ from tests.support import offline_models
 from tests.support.hub_fake_ha import FakeHomeAssistant
 from tests.support.hub_openapi import CheckedClient, OpenApiContract
 from tests.support.hub_process import HubProcess, restart_hub, start_hub
+from tests.support.pipeline_stack import service_starters, start_services
 from tests.support.ports import free_port
 from tests.support.speech import espeak_wav
-from tests.support.wyoming_process import ServiceProcess, start_service
+from tests.support.wyoming_process import ServiceProcess
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -46,11 +47,10 @@ Arr, you are Kiwi the pirate.
 
 @pytest.fixture(scope="module")
 def tts_service(
-    tmp_path_factory: pytest.TempPathFactory, offline_piper_voice: Path
+    tmp_path_factory: pytest.TempPathFactory, offline_models_dir: Path
 ) -> Iterator[ServiceProcess]:
-    log = tmp_path_factory.mktemp("tts") / "kiwi-tts.log"
-    args = ["--voice", offline_piper_voice.stem, "--data-dir", str(offline_piper_voice.parent)]
-    service = start_service("kiwi-tts", args, log)
+    starters = service_starters(offline_models_dir, tmp_path_factory.mktemp("tts"))
+    service = start_services(starters, ("tts",))["tts"]
     yield service
     service.stop()
 

@@ -4,7 +4,6 @@ auth and options."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import stat
@@ -413,68 +412,6 @@ def test_secrets_come_from_the_environment_and_never_print() -> None:
     assert secrets.homeassistant_token == "sup"
     assert "sk-1" not in repr(secrets)
     assert "sup" not in repr(secrets)
-
-
-# ---- controls against a real (slow) Wyoming TTS server ------------------------------------------
-
-
-class _SlowTts:
-    """A Wyoming TTS server that streams a chunk every 50 ms for as long as it is read."""
-
-    def __init__(self) -> None:
-        self.server: asyncio.AbstractServer | None = None
-
-    async def start(self) -> str:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return f"tcp://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        from wyoming.audio import AudioChunk, AudioStart
-        from wyoming.event import async_read_event, async_write_event
-
-        await async_read_event(reader)  # synthesize
-        try:
-            await async_write_event(AudioStart(rate=16000, width=2, channels=1).event(), writer)
-            for _ in range(200):
-                chunk = AudioChunk(rate=16000, width=2, channels=1, audio=bytes(1600))
-                await async_write_event(chunk.event(), writer)
-                await asyncio.sleep(0.05)
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-
-async def test_stop_interrupts_speech(store: Store) -> None:
-    from kiwi_voice.hub.controls import BasicControls
-    from kiwi_voice.hub.conversation import ConversationMemory
-    from kiwi_voice.hub.playback import PlaybackOutputs
-    from kiwi_voice.hub.tts import TtsClient
-
-    tts = _SlowTts()
-    uri = await tts.start()
-    bus = EventBus(store)
-    settings = SettingsStore(store, DEFAULTS)
-    machine = StateMachine(bus)
-    controls = BasicControls(
-        bus=bus,
-        state=machine,
-        settings=settings,
-        souls=ActiveSoul(SoulRegistry(None), settings, store, bus, "default"),
-        tts=TtsClient(uri),
-        outputs=PlaybackOutputs(),
-        conversation=ConversationMemory(),
-    )
-    await controls.speak("a long story")
-    assert machine.state == AssistantState.SPEAKING
-    assert await controls.stop() is True
-    assert machine.state == AssistantState.IDLE
-    assert await controls.stop() is False
-    names = [e.event for e in bus.replay(0, bus.last_seq)]
-    assert names == ["STATE_CHANGED", "TTS_STARTED", "TTS_FINISHED", "STATE_CHANGED"]
-    finished = bus.replay(0, bus.last_seq)[2].data
-    assert finished["interrupted"] is True
-    tts.server.close()
 
 
 def test_home_assistant_target(store: Store) -> None:

@@ -125,7 +125,8 @@ async def test_kiwi_discovery_waits_for_the_ports_then_posts_both_messages(
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        await asyncio.sleep(1.0)  # long enough for an eager sender to have posted
+        # Nothing may happen here, so no event to wait for: long enough for an eager sender.
+        await asyncio.sleep(1.0)
         assert supervisor.requests == [], "nothing is sent before the ports answer"
         await ports.open()
         async with asyncio.timeout(30):

@@ -23,6 +23,7 @@ from kiwi_voice.launcher.probe import wait_for_ports
 from kiwi_voice.launcher.settings import PORT_VARIABLES
 from tests.support.offline_models import configure_numba_cache
 from tests.support.ports import free_ports
+from tests.support.waiting import until_async
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -96,10 +97,11 @@ async def test_everything_starts_and_says_what_is_missing(
 
 async def _log_line(log: Path, text: str, limit_s: float) -> str:
     """The first line of kiwi's output holding `text`, waiting for it to be written."""
-    async with asyncio.timeout(limit_s):
-        while True:
-            text_now = await asyncio.to_thread(log.read_text, encoding="utf-8")
-            for line in text_now.splitlines():
-                if text in line:
-                    return line
-            await asyncio.sleep(0.2)
+
+    async def holding_text() -> str | None:
+        text_now = await asyncio.to_thread(log.read_text, encoding="utf-8")
+        return next((line for line in text_now.splitlines() if text in line), None)
+
+    return await until_async(
+        holding_text, f"{text!r} in kiwi's output", timeout_s=limit_s, every_s=0.2
+    )

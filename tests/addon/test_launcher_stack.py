@@ -33,6 +33,7 @@ from tests.support.offline_models import (
     populate_models_dir,
 )
 from tests.support.ports import free_ports
+from tests.support.waiting import until_async
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
@@ -122,8 +123,9 @@ async def _describe(port: int) -> Info:
 async def _wait_until_up(kiwi: RunningKiwi) -> None:
     """Every Wyoming port describes itself and the hub answers /api/health."""
     pending = set(kiwi.ports)
-    async with asyncio.timeout(STARTUP_LIMIT_S), aiohttp.ClientSession() as http:
-        while pending:
+    async with aiohttp.ClientSession() as http:
+
+        async def all_up() -> bool:
             assert kiwi.process.poll() is None, f"kiwi exited:\n{kiwi.output()[-4000:]}"
             for name in sorted(pending):
                 try:
@@ -137,7 +139,11 @@ async def _wait_until_up(kiwi: RunningKiwi) -> None:
                     ok = False
                 if ok:
                     pending.discard(name)
-            await asyncio.sleep(0.5)
+            return not pending
+
+        await until_async(
+            all_up, lambda: f"up: {sorted(pending)}", timeout_s=STARTUP_LIMIT_S, every_s=0.5
+        )
 
 
 async def test_every_process_answers_on_its_port(kiwi: RunningKiwi) -> None:

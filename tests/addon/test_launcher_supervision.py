@@ -21,6 +21,7 @@ from kiwi_voice.launcher.restart_policy import RESTART_EXIT_CODE, RestartPolicy
 from kiwi_voice.launcher.specs import ProcessSpec, Protocol
 from kiwi_voice.launcher.supervisor import ProcessGroup
 from tests.support.ports import free_port
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -81,14 +82,7 @@ def _lines(path: Path) -> list[str]:
 
 
 async def _wait_for(condition: Callable[[], bool], what: str, limit_s: float = 20.0) -> None:
-    try:
-        async with asyncio.timeout(limit_s):
-            while True:
-                if condition():
-                    return
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
+    await until(condition, what, timeout_s=limit_s, every_s=0.05)
 
 
 async def test_a_crashing_child_is_restarted_with_backoff_then_given_up(

@@ -9,7 +9,6 @@ audio path is covered by test_audio_pipeline_e2e.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -18,28 +17,14 @@ import pytest
 from tests.support.fake_homeassistant import NOT_UNDERSTOOD
 from tests.support.hub_process import HubProcess
 from tests.support.pipeline_client import AudioClient, EventLog, is_subsequence
-from tests.support.pipeline_stack import PipelineStack, start_stack
+from tests.support.pipeline_stack import PipelineStack, stack_fixture, start_stack
 
 pytestmark = pytest.mark.timeout(60)
 COMEDIAN_PROMPT_START = "You are Kiwi in stand-up mode"
 TEXT_ONLY = {"output_format": "none"}
 
 
-@pytest.fixture(scope="module")
-def stack(
-    offline_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PipelineStack]:
-    stack = start_stack(
-        offline_models_dir, tmp_path_factory.mktemp("pipeline-routing"), services=("tts",)
-    )
-    yield stack
-    stack.stop()
-
-
-@pytest.fixture
-def hub(stack: PipelineStack) -> HubProcess:
-    assert stack.hub is not None
-    return stack.hub
+stack = stack_fixture(services=("tts",))
 
 
 async def _ask(client: AudioClient, text: str) -> dict[str, object]:

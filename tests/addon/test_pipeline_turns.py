@@ -11,35 +11,20 @@ import asyncio
 import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.support.hub_process import HubProcess
 from tests.support.pipeline_client import AudioClient, EventLog
-from tests.support.pipeline_stack import PipelineStack, restart_service, start_stack
+from tests.support.pipeline_stack import PipelineStack, restart_service, stack_fixture
 from tests.support.speech import espeak_pcm
 
 pytestmark = pytest.mark.timeout(60)
 FIRST_SENTENCE_TOKENS = 5  # "Hello from the fake Claude. " of the fake's echo reply
 
 
-@pytest.fixture(scope="module")
-def stack(
-    offline_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PipelineStack]:
-    stack = start_stack(
-        offline_models_dir, tmp_path_factory.mktemp("pipeline-turns"), services=("tts",)
-    )
-    yield stack
-    stack.stop()
-
-
-@pytest.fixture
-def hub(stack: PipelineStack) -> HubProcess:
-    assert stack.hub is not None
-    return stack.hub
+stack = stack_fixture(services=("tts",))
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from kiwi_voice.hub.audio.convert import PcmConverter
-from kiwi_voice.hub.audio.ring import AudioRing
 from kiwi_voice.hub.audio.wavfile import InvalidWav, read_wav
 from kiwi_voice.hub.pipeline.metrics import TurnTimer
 from kiwi_voice.hub.pipeline.policy import Action, Role, Speaker, SpeakerPolicy, role_of
+from kiwi_voice.hub.pipeline.ring import AudioRing
 from kiwi_voice.hub.pipeline.vad import Endpointer, EndpointSettings, EndReason
 from kiwi_voice.hub.pipeline.wake import (
     InstalledWakeWord,
@@ -249,16 +249,17 @@ async def test_host_audio_is_off_without_sounddevice(
     from kiwi_voice.hub.audio.host import HostAudio
     from kiwi_voice.hub.context import build_context
     from kiwi_voice.hub.options import parse_options
-    from kiwi_voice.hub.pipeline.setup import build_pipeline
+    from kiwi_voice.hub.voice.setup import build_pipeline
 
     environ: dict[str, str] = {}
     context = build_context(parse_options(["--data-dir", str(tmp_path)], environ), environ)
-    context, runtime = build_pipeline(context, environ)
+    runtime = build_pipeline(context, environ)
     try:
         with caplog.at_level(logging.INFO, logger="kiwi_voice.hub.audio.host"):
-            assert await HostAudio.start(runtime, "auto") is None
-            assert await HostAudio.start(runtime, "off") is None
+            assert await HostAudio.start(runtime.listener, context.outputs, "auto") is None
+            assert await HostAudio.start(runtime.listener, context.outputs, "off") is None
     finally:
+        await runtime.controls.close()
         await context.close()
     messages = [record.getMessage() for record in caplog.records]
     assert any(m.startswith("Host audio disabled: sounddevice is not available") for m in messages)

@@ -35,6 +35,7 @@ from wyoming.tts import (
 from kiwi_voice.common.info import KIWI_VERSION
 from kiwi_voice.tts.sentences import SentenceSplitter
 from tests.support.ports import free_port
+from tests.support.waiting import until
 from tests.support.wyoming_events import read_until as read_events
 from tests.support.wyoming_process import ServiceProcess, start_service
 
@@ -271,13 +272,10 @@ async def test_client_leaving_mid_synthesis_stops_the_work(tts: ServiceProcess) 
         await client.write_event(request)
         await read_until(client, "audio-chunk")
     # Closed with unread audio: the server's next write fails and the engine stops.
-    stopped: list[str] = []
-    for _ in range(200):
-        stopped = [line for line in tts.log().splitlines() if "tts: stopped after" in line]
-        if stopped:
-            break
-        await asyncio.sleep(0.05)
-    assert stopped, "the engine synthesised the whole text for a client that had left"
+    stopped = await until(
+        lambda: [line for line in tts.log().splitlines() if "tts: stopped after" in line],
+        "the engine stops for a client that had left",
+    )
     assert int(stopped[-1].split("stopped after ")[1].split()[0]) < 60
     assert_audio_stream(await synthesize(tts.port, Synthesize(text="Next client.").event()))
 

@@ -31,6 +31,7 @@ from kiwi_voice.common.info import KIWI_VERSION
 from tests.support import offline_models
 from tests.support.ports import free_port
 from tests.support.speech import espeak_pcm
+from tests.support.waiting import until, until_async
 from tests.support.wyoming_events import read_until as read_events
 from tests.support.wyoming_events import send_audio
 from tests.support.wyoming_process import ServiceProcess, start_service
@@ -262,11 +263,8 @@ async def test_a_client_leaving_mid_stream_leaves_nothing_behind(
     await client.disconnect()
 
     pattern = re.compile(r"abandoned \(client left\); ([0-9.]+) s of its audio dropped unscored")
-    for _ in range(200):  # the server notices and drops what it had not scored yet
-        if dropped := pattern.search(wake.log()):
-            break
-        await asyncio.sleep(0.05)
-    assert dropped is not None, wake.log()
+    # The server notices and drops what it had not scored yet.
+    dropped = await until(lambda: pattern.search(wake.log()), lambda: f"a drop:\n{wake.log()}")
     assert float(dropped.group(1)) > 0
     assert [e.type for e in await detect(wake.port, hey_jarvis)] == ["detection"]
     assert "ERROR" not in wake.log()
@@ -294,14 +292,14 @@ def model_server(offline_wakeword_dir: Path) -> Iterator[str]:
 
 async def wait_for_program(port: int, ready: Callable[[WakeProgram], bool]) -> WakeProgram:
     """Ask `describe` until `ready(program)` (background downloads take a moment)."""
-    for _ in range(300):
+
+    async def described() -> WakeProgram | None:
         async with AsyncTcpClient("127.0.0.1", port) as client:
             await client.write_event(Describe().event())
             [program] = Info.from_event((await read_until(client, "info"))[-1]).wake
-        if ready(program):
-            return program
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"never ready: {program}")
+        return program if ready(program) else None
+
+    return await until_async(described, "the wake program ready", timeout_s=30, every_s=0.1)
 
 
 async def test_missing_models_are_downloaded_in_the_background(

@@ -8,10 +8,9 @@ token start their own with `start_kiwi_hub`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
-from unittest.mock import patch
+from unittest.mock import PropertyMock, patch
 
 import aiohttp
 import pytest
@@ -31,14 +30,9 @@ from tests.ha.kiwi_common import (
     hub_client_for,
     setup_entry,
 )
-from tests.support.hub_process import HubProcess, start_hub, start_speaker_service
-from tests.support.offline_models import (
-    PIPER_VOICE_NAME,
-    openwakeword_models_dir,
-    piper_voice_path,
-    whisper_model_dir,
-)
-from tests.support.wyoming_process import ServiceProcess, start_service
+from tests.support.hub_process import HubProcess, start_hub
+from tests.support.offline_models import PIPER_VOICE_NAME, piper_voice_path
+from tests.support.pipeline_stack import offline_models_dir, service_starters, start_services
 
 
 @contextmanager
@@ -77,35 +71,16 @@ def two_voices(folder: Path) -> Path:
 def kiwi_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WyomingServices]:
     """kiwi-tts (tiny piper voice), kiwi-wake (openWakeWord's real models), kiwi-stt (tiny
     Whisper: its transcripts are not words) and kiwi-speaker (resemblyzer), started at once."""
-    logs = tmp_path_factory.mktemp("kiwi-services")
-    voices, whisper = two_voices(tmp_path_factory.mktemp("voices")), whisper_model_dir()
-    starts: dict[str, Callable[[], ServiceProcess]] = {
-        "tts": lambda: start_service(
-            "kiwi-tts",
-            ["--data-dir", str(voices), "--voice", PIPER_VOICE_NAME],
-            logs / "kiwi-tts.log",
-        ),
-        "wake": lambda: start_service(
-            "kiwi-wake",
-            ["--data-dir", str(openwakeword_models_dir()), "--no-download"],
-            logs / "kiwi-wake.log",
-        ),
-        "stt": lambda: start_service(
-            "kiwi-stt",
-            ["--data-dir", str(whisper.parent), "--model", whisper.name, "--cpu-threads", "1"],
-            logs / "kiwi-stt.log",
-        ),
-        "speaker": lambda: start_speaker_service(logs / "speaker"),
-    }
+    starters = service_starters(
+        offline_models_dir(tmp_path_factory),
+        tmp_path_factory.mktemp("kiwi-services"),
+        voices_dir=two_voices(tmp_path_factory.mktemp("voices")),
+        wake_word=None,  # every pretrained model, as HA's Wyoming integration lists them
+        stt_threads=1,
+    )
     # Loading four engines one after the other is the slowest part of the session's start.
-    with sockets_allowed(), ThreadPoolExecutor(len(starts)) as pool:
-        futures = {name: pool.submit(start) for name, start in starts.items()}
-        wait(futures.values())
-    started = {name: f.result() for name, f in futures.items() if f.exception() is None}
-    if len(started) < len(starts):
-        for service in started.values():
-            service.stop()
-        raise next(f.exception() for f in futures.values() if f.exception() is not None)
+    with sockets_allowed():
+        started = start_services(starters)
     services = WyomingServices(**started)
     yield services
     for service in started.values():
@@ -209,6 +184,17 @@ async def speaker_ids(hub_client: KiwiClient, hub_speakers: list[str]) -> dict[s
 def mock_config_entry(kiwi_hub: HubProcess, speaker_ids: dict[str, str]) -> MockConfigEntry:
     """A config entry for the session hub (after `hub_speakers` were enrolled)."""
     return entry_for(kiwi_hub)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Every entity enabled, also those the integration disables by default (as in HA core)."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from custom_components.kiwi.api import KiwiClient
 from custom_components.kiwi.const import DOMAIN
 from tests.support.hub_process import HubProcess
 from tests.support.speech import espeak_wav
+from tests.support.waiting import until_async
 from tests.support.wyoming_process import ServiceProcess
 
 # The session's kiwi-tts also has the tiny voice under this name, so the hub offers a choice.
@@ -77,13 +78,15 @@ async def wait_for(
     *,
     limit_s: float = WAIT_LIMIT_S,
 ) -> None:
-    """Let the event loop run until `condition()` holds; fail (not hang) after `limit_s`."""
+    """Let Home Assistant's loop run until `condition()` holds; fail (not hang) after `limit_s`."""
+
+    async def settled() -> bool:
+        await hass.async_block_till_done()
+        return condition()
+
     try:
-        async with asyncio.timeout(limit_s):
-            await hass.async_block_till_done()
-            while not condition():
-                await asyncio.sleep(0.02)
-                await hass.async_block_till_done()
+        async with asyncio.timeout(limit_s):  # also when Home Assistant itself never settles
+            await until_async(settled, what, timeout_s=limit_s)
     except TimeoutError:
         raise AssertionError(what) from None
 

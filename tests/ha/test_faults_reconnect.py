@@ -69,7 +69,7 @@ class DashboardClient:
             except (aiohttp.ClientError, OSError):
                 pass
             self.connected.clear()
-            await asyncio.sleep(0.2)  # the dashboard's backoff, shortened
+            await asyncio.sleep(0.2)  # the dashboard's reconnect backoff, shortened: a pace
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for message in ws:
@@ -98,7 +98,7 @@ async def publish(hub: HubProcess, session: aiohttp.ClientSession, acked: list[i
             ) as answer:
                 if answer.status == 200:
                     acked.append(index)
-        await asyncio.sleep(PUBLISH_EVERY_S)
+        await asyncio.sleep(PUBLISH_EVERY_S)  # a steady stream of events: a pace
 
 
 def assert_exactly(seqs: list[int], first: int, last: int, who: str) -> None:
@@ -129,7 +129,11 @@ async def test_everyone_gets_every_event_once_across_a_kill_9(
         await asyncio.wait_for(asyncio.gather(*(d.connected.wait() for d in dashboards)), 15)
         start = min(d.first_seq or 0 for d in dashboards)
         publisher = asyncio.create_task(publish(hub, hub_session, acked))
-        await asyncio.sleep(0.5)  # events flow to all three
+        await wait_for(
+            hass,
+            lambda: len(acked) >= 3 and all(d.seqs for d in dashboards) and bool(bus_events),
+            "events did not flow to both dashboards and Home Assistant",
+        )
 
         for dashboard in dashboards:
             dashboard.may_reconnect.clear()

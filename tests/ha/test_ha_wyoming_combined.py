@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from tests.support.cache import REPO_ROOT
 from tests.support.offline_models import PIPER_VOICE_NAME, WHISPER_MODEL_NAME
 from tests.support.ports import free_ports
 from tests.support.speech import espeak_pcm
+from tests.support.waiting import until_sync
 from tests.support.wyoming_process import ADDON_BIN, READY_LINE
 
 pytestmark = pytest.mark.timeout(180)
@@ -123,17 +123,17 @@ def kiwi_addon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KiwiAddon]:
 
 def _wait_until_ready(addon: KiwiAddon) -> None:
     """Every process logs "Ready on tcp://" once it listens (read from its log: no socket)."""
-    deadline = time.monotonic() + START_LIMIT_S
     waiting = set(PROCESSES)
-    while waiting:
+
+    def all_ready() -> bool:
         for name in list(waiting):
             if addon.processes[name].poll() is not None:
                 raise RuntimeError(f"{name} exited:\n{addon.log(name)}")
             if READY_LINE in addon.log(name):
                 waiting.discard(name)
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not ready: {waiting}")
-        time.sleep(0.1)
+        return not waiting
+
+    until_sync(all_ready, lambda: f"ready: {waiting}", timeout_s=START_LIMIT_S, every_s=0.1)
 
 
 def _entities(hass: HomeAssistant, entry_id: str) -> dict[str, str]:

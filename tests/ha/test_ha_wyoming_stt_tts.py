@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import subprocess
 import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,51 +21,39 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from tests.support.cache import REPO_ROOT
+from tests.support.pipeline_stack import offline_models_dir, service_starters, start_services
 from tests.support.ports import free_port
 from tests.support.speech import espeak_wav, wav_pcm
-from tests.support.wyoming_process import ADDON_BIN, ServiceProcess, start_service
+from tests.support.wyoming_process import ServiceProcess, start_service
 
 pytestmark = pytest.mark.timeout(120)
 
 VOICE = "en_US-kiwi_test-x_low"
 
 
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Kiwi's `models/` layout, made by the add-on env (the HA env has no engines)."""
-    models = tmp_path_factory.mktemp("kiwi-data") / "models"
-    subprocess.run(
-        [str(ADDON_BIN / "python"), "-m", "tests.support.offline_models", str(models)],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    )
-    return models
-
-
 # Function scope: HA's harness blocks sockets outside `socket_enabled`, and picking a free
 # port needs one. Each test starts only the service it talks to.
-@pytest.fixture
-def kiwi_stt(models_dir: Path, tmp_path: Path, socket_enabled: None) -> Iterator[ServiceProcess]:
-    service = start_service(
-        "kiwi-stt",
-        ["--data-dir", str(models_dir / "whisper"), "--model", "tiny-random", "--cpu-threads", "1"],
-        tmp_path / "kiwi-stt.log",
+def _service(name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    starters = service_starters(
+        offline_models_dir(tmp_path_factory), tmp_path_factory.mktemp(name), stt_threads=1
     )
+    service = start_services(starters, (name,))[name]
     yield service
     service.stop()
 
 
 @pytest.fixture
-def kiwi_tts(models_dir: Path, tmp_path: Path, socket_enabled: None) -> Iterator[ServiceProcess]:
-    service = start_service(
-        "kiwi-tts",
-        ["--data-dir", str(models_dir / "piper"), "--voice", VOICE],
-        tmp_path / "kiwi-tts.log",
-    )
-    yield service
-    service.stop()
+def kiwi_stt(
+    tmp_path_factory: pytest.TempPathFactory, socket_enabled: None
+) -> Iterator[ServiceProcess]:
+    yield from _service("stt", tmp_path_factory)
+
+
+@pytest.fixture
+def kiwi_tts(
+    tmp_path_factory: pytest.TempPathFactory, socket_enabled: None
+) -> Iterator[ServiceProcess]:
+    yield from _service("tts", tmp_path_factory)
 
 
 async def add_wyoming_entry(hass: HomeAssistant, port: int) -> MockConfigEntry:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from homeassistant.components import wake_word
@@ -21,8 +20,9 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 
 from tests.support import offline_models
+from tests.support.pipeline_stack import offline_models_dir, service_starters, start_services
 from tests.support.speech import espeak_pcm
-from tests.support.wyoming_process import ServiceProcess, start_service
+from tests.support.wyoming_process import ServiceProcess
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -31,12 +31,13 @@ BYTES_PER_MS = 32  # 16 kHz, 16-bit mono
 
 
 @pytest.fixture
-def kiwi_wake(socket_enabled: None, tmp_path: Path) -> Iterator[ServiceProcess]:
-    service = start_service(
-        "kiwi-wake",
-        ["--data-dir", str(offline_models.openwakeword_models_dir()), "--no-download"],
-        tmp_path / "kiwi-wake.log",
+def kiwi_wake(
+    socket_enabled: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    starters = service_starters(
+        offline_models_dir(tmp_path_factory), tmp_path_factory.mktemp("wake"), wake_word=None
     )
+    service = start_services(starters, ("wake",))["wake"]
     yield service
     assert service.stop() == 0, service.log()
     assert "Traceback" not in service.log(), service.log()  # HA hangs up mid-stream: no harm
@@ -72,7 +73,7 @@ async def live_audio(
     audio = pcm + bytes(int(trailing_silence_s * 1000) * BYTES_PER_MS)
     for offset in range(0, len(audio), step):
         yield audio[offset : offset + step], offset // BYTES_PER_MS
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.005)  # the pace of a live microphone (see above)
 
 
 async def test_wyoming_integration_creates_the_wake_word_entity(

@@ -10,8 +10,6 @@ answer through its REST API, which is what the integration's actions call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -22,9 +20,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.kiwi.const import DOMAIN, KIWI_EVENT
 from tests.ha.kiwi_common import entry_for, wait_for
-from tests.support.fake_anthropic import FakeAnthropic, ScriptedReply, ToolUse, echo_reply
-from tests.support.fake_homeassistant import FakeHomeAssistant
-from tests.support.hub_process import HubProcess
+from tests.support.fake_anthropic import ScriptedReply, ToolUse, echo_reply
+from tests.support.pipeline_stack import PipelineStack, stack_fixture
 
 # Real processes behind every test: a hang fails the test instead of the run.
 pytestmark = pytest.mark.timeout(120)
@@ -50,13 +47,19 @@ def claude_unlocks(request: dict[str, Any]) -> ScriptedReply:
     return echo_reply(request)
 
 
-@dataclass(frozen=True)
-class ApprovalHub:
-    """A hub that asks for approvals over its API, with its fake Claude and Home Assistant."""
-
-    hub: HubProcess
-    claude: FakeAnthropic
-    homeassistant: FakeHomeAssistant
+# A dedicated hub that asks for approvals over its API, with its fake Claude and Home Assistant.
+approval_hub = stack_fixture(
+    name="approval_hub",
+    scope="function",
+    requires=("socket_enabled",),
+    claude_reply=claude_unlocks,
+    env={
+        "KIWI_APPROVALS_VIA_API": "true",
+        # The typed turn has no voice: an unknown speaker may give commands.
+        "KIWI_UNKNOWN_SPEAKER_POLICY": "allow",
+        "KIWI_TELEGRAM_BOT_TOKEN": "",
+    },
+)
 
 
 @pytest.fixture
@@ -66,36 +69,7 @@ def platforms() -> list[Platform]:
 
 
 @pytest.fixture
-def approval_hub(start_kiwi_hub: Callable[..., HubProcess]) -> Iterator[ApprovalHub]:
-    """A dedicated hub wired to the fakes; they are stopped after the test (the hub by
-    `start_kiwi_hub`)."""
-    claude = FakeAnthropic(reply=claude_unlocks)
-    homeassistant = FakeHomeAssistant()
-    claude.start()
-    try:
-        homeassistant.start()
-        hub = start_kiwi_hub(
-            env={
-                "KIWI_APPROVALS_VIA_API": "true",
-                # The typed turn has no voice: an unknown speaker may give commands.
-                "KIWI_UNKNOWN_SPEAKER_POLICY": "allow",
-                "ANTHROPIC_API_KEY": claude.api_key,
-                "ANTHROPIC_BASE_URL": claude.url,
-                "KIWI_ANTHROPIC_API_KEY": "",
-                "KIWI_HA_URL": homeassistant.url,
-                "KIWI_HA_TOKEN": homeassistant.token,
-                "SUPERVISOR_TOKEN": "",
-                "KIWI_TELEGRAM_BOT_TOKEN": "",
-            }
-        )
-        yield ApprovalHub(hub, claude, homeassistant)
-    finally:
-        homeassistant.stop()
-        claude.stop()
-
-
-@pytest.fixture
-def mock_config_entry(approval_hub: ApprovalHub) -> MockConfigEntry:
+def mock_config_entry(approval_hub: PipelineStack) -> MockConfigEntry:
     """`init_integration` sets the integration up against this test's hub."""
     return entry_for(approval_hub.hub)
 
@@ -140,7 +114,7 @@ async def resolved(hass: HomeAssistant, events: list[Event]) -> dict[str, Any]:
 
 
 async def test_approve_runs_the_sensitive_action(
-    hass: HomeAssistant, approval_hub: ApprovalHub, init_integration: MockConfigEntry
+    hass: HomeAssistant, approval_hub: PipelineStack, init_integration: MockConfigEntry
 ) -> None:
     """kiwi.approve with the request's id: the hub unlocks, and Claude hears it was done."""
     events = async_capture_events(hass, KIWI_EVENT)
@@ -169,7 +143,7 @@ async def test_approve_runs_the_sensitive_action(
 
 
 async def test_deny_leaves_the_lock_alone(
-    hass: HomeAssistant, approval_hub: ApprovalHub, init_integration: MockConfigEntry
+    hass: HomeAssistant, approval_hub: PipelineStack, init_integration: MockConfigEntry
 ) -> None:
     """kiwi.deny with the request's id: nothing runs, and Claude hears the owner declined."""
     events = async_capture_events(hass, KIWI_EVENT)

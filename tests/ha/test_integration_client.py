@@ -94,7 +94,7 @@ def websocket(*frames: str | bytes, close_code: int = 1000, linger: float = 0) -
                 await socket.send_bytes(frame)
             else:
                 await socket.send_str(frame)
-        await asyncio.sleep(linger)
+        await asyncio.sleep(linger)  # how long the server keeps the socket open: the case
         await socket.close(code=close_code)
         return socket
 
@@ -226,7 +226,7 @@ async def test_rest_answers_a_client_must_not_trust(
         return web.json_response({"error": {"code": "boom", "message": "it broke"}}, status=500)
 
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(2)
+        await asyncio.sleep(2)  # an answer later than the client's time limit: the case tested
         return web.json_response({})
 
     client = await serve(

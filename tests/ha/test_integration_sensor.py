@@ -29,6 +29,7 @@ def platforms() -> list[Platform]:
 
 @pytest.mark.fresh_hub
 @pytest.mark.parametrize("hub_speakers", [["Alice"]])
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_sensors(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
@@ -37,6 +38,23 @@ async def test_sensors(
 ) -> None:
     """Every sensor, with one enrolled speaker on the hub."""
     await snapshot_kiwi_platform(hass, entity_registry, snapshot, init_integration.entry_id)
+
+
+async def test_latency_sensors_are_disabled_by_default(
+    hass: HomeAssistant, init_integration: MockConfigEntry, entity_registry: er.EntityRegistry
+) -> None:
+    """The per-turn latency figures are for tuning: registered, but off until enabled."""
+    entries = er.async_entries_for_config_entry(entity_registry, init_integration.entry_id)
+    disabled = {
+        e.entity_id for e in entries if e.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    }
+    assert disabled == {
+        "sensor.kiwi_speech_to_text_time",
+        "sensor.kiwi_language_model_first_token_time",
+        "sensor.kiwi_time_to_first_audio",
+    }
+    assert hass.states.get("sensor.kiwi_time_to_first_audio") is None
+    assert hass.states.get("sensor.kiwi_assistant_state") is not None
 
 
 @pytest.mark.parametrize("hub_speakers", [["Alice"]])
@@ -78,6 +96,7 @@ async def test_tts_moves_the_assistant_state(
     assert "speaking" in seen
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_turn_metrics(
     hass: HomeAssistant, hub_client: KiwiClient, init_integration: MockConfigEntry
 ) -> None:

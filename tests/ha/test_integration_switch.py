@@ -13,7 +13,7 @@ from homeassistant.const import (
     Platform,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
@@ -79,6 +79,7 @@ async def test_switch_of_a_deleted_profile(
     entity = hass.data["entity_components"][SWITCH_DOMAIN].get_entity(BLOCKED)
     # The hub forgets the profile behind the integration's back (its own client, not HA's).
     await hub_client.delete_speaker(speaker_ids["Alice"])
-    with pytest.raises(HomeAssistantError) as raised:
+    with pytest.raises(ServiceValidationError) as raised:  # the caller named a gone profile
         await entity.async_turn_on()
     assert raised.value.translation_key == "not_found"
+    assert str(raised.value).startswith(f"The Kiwi hub does not know what {BLOCKED} asked for")

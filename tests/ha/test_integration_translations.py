@@ -35,6 +35,9 @@ def used_keys(pattern: str) -> set[str]:
 def test_raised_errors_are_translated() -> None:
     """Each translation_key of an exception has a message."""
     raised = used_keys(r'translation_domain=DOMAIN,\s+translation_key="(\w+)"')
+    # The keys handed to errors.py's hub_error / translated_hub_errors.
+    raised |= used_keys(r'\b(?:failed|not_found|unreachable)_key="(\w+)"')
+    assert {"command_failed", "not_found", "action_failed", "conversation_unreachable"} <= raised
     assert len(raised) > 10
     assert raised <= set(STRINGS["exceptions"]), raised - set(STRINGS["exceptions"])
 

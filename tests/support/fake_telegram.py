@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from tests.support.threaded_server import BackgroundServer
+from tests.support.waiting import until, until_sync
 
 T = TypeVar("T")
 BOT_USER = {
@@ -40,6 +41,7 @@ BOT_USER = {
     "can_read_all_group_messages": False,
     "supports_inline_queries": False,
 }
+SEEN = "the fake Telegram server to see that"
 _JSON_FIELDS = ("reply_markup", "allowed_updates", "entities", "link_preview_options")
 _INT_FIELDS = ("chat_id", "message_id", "offset", "limit", "timeout", "cache_time")
 
@@ -140,25 +142,11 @@ class FakeTelegram:
 
     def wait_for(self, read: Callable[[FakeTelegram], T], timeout_s: float = 10.0) -> T:
         """Poll until `read` returns something truthy (from a synchronous test)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            value = self.snapshot(read)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError("the fake Telegram server did not see that in time")
-            time.sleep(0.02)
+        return until_sync(lambda: self.snapshot(read), SEEN, timeout_s=timeout_s, every_s=0.02)
 
     async def until(self, read: Callable[[FakeTelegram], T], timeout_s: float = 10.0) -> T:
         """Poll until `read` returns something truthy (from an async test, any loop)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            value = self.snapshot(read)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError("the fake Telegram server did not see that in time")
-            await asyncio.sleep(0.02)
+        return await until(lambda: self.snapshot(read), SEEN, timeout_s=timeout_s)
 
     def pending_update_count(self) -> int:
         return self.snapshot(lambda fake: len(fake.updates))

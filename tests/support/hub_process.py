@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from urllib.parse import urlencode
 
 from tests.support.cache import REPO_ROOT, cache_dir
 from tests.support.ports import free_port
+from tests.support.waiting import until_sync
 from tests.support.wyoming_process import ADDON_BIN, ServiceProcess, start_service
 
 START_TIMEOUT_S = 30.0
@@ -179,16 +179,13 @@ def restart_hub(hub: HubProcess, timeout_s: float = START_TIMEOUT_S) -> HubProce
 
 
 def _wait_healthy(hub: HubProcess, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def healthy() -> bool:
         if hub.process.poll() is not None:
             raise RuntimeError(f"kiwi-hub exited with {hub.process.returncode}:\n{hub.log()}")
         try:
             with urllib.request.urlopen(hub.base_url + "/api/health", timeout=2) as response:
-                if response.status == 200 and json.load(response).get("status") == "ok":
-                    return
+                return response.status == 200 and json.load(response).get("status") == "ok"
         except (OSError, urllib.error.URLError, ValueError):
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"kiwi-hub did not become healthy:\n{hub.log()}")
-        time.sleep(0.1)
+            return False
+
+    until_sync(healthy, lambda: f"kiwi-hub healthy:\n{hub.log()}", timeout_s=timeout_s, every_s=0.1)

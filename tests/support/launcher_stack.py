@@ -36,6 +36,7 @@ from tests.support.offline_models import (
     populate_models_dir,
 )
 from tests.support.ports import free_ports
+from tests.support.waiting import until_sync
 from tests.support.wyoming_process import describe
 
 # The launcher's processes and the variables that set their ports.
@@ -98,13 +99,12 @@ class LauncherStack:
         """Every Wyoming port describes itself, the hub is healthy, the voice encoder is warm."""
         import urllib.request
 
-        deadline = time.monotonic() + limit_s
+        started = time.monotonic()
         pending = set(self.ports)
-        while pending:
+
+        def all_up() -> bool:
             if self.launcher.poll() is not None:
                 raise RuntimeError(f"kiwi exited:\n{self.output()[-4000:]}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"kiwi not up in {limit_s:.0f} s:\n{self.output()[-4000:]}")
             for name in sorted(pending):
                 if name == "hub":
                     try:
@@ -114,12 +114,19 @@ class LauncherStack:
                         pass
                 elif describe_or_none(self.ports[name]) is not None:
                     pending.discard(name)
-            time.sleep(0.25)
+            return not pending
+
+        def tail() -> str:
+            return self.output()[-4000:]
+
+        until_sync(all_up, lambda: f"kiwi up:\n{tail()}", timeout_s=limit_s, every_s=0.25)
         # kiwi-speaker answers at once and warms its encoder after; a turn needs it warm.
-        while "Voice encoder warm" not in self.output():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no warm voice encoder:\n{self.output()[-4000:]}")
-            time.sleep(0.25)
+        until_sync(
+            lambda: "Voice encoder warm" in self.output(),
+            lambda: f"a warm voice encoder:\n{tail()}",
+            timeout_s=max(0.0, limit_s - (time.monotonic() - started)),
+            every_s=0.25,
+        )
 
     def stop(self) -> None:
         if self.launcher.poll() is None:

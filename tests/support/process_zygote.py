@@ -20,13 +20,13 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from tests.support.cache import REPO_ROOT
+from tests.support.waiting import until_sync
 from tests.support.wyoming_process import ADDON_BIN
 
 # Runs inside the zygote. SIGCHLD is ignored so the kernel reaps children at once (a killed
@@ -106,11 +106,12 @@ class Child:
         except ProcessLookupError:  # forked a moment ago: not yet the leader of its group
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signum)
-        deadline = time.monotonic() + timeout_s
-        while self.alive():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"process {self.pid} did not end after signal {signum}")
-            time.sleep(0.005)
+        until_sync(
+            lambda: not self.alive(),
+            f"process {self.pid} ends after signal {signum}",
+            timeout_s=timeout_s,
+            every_s=0.005,
+        )
 
 
 class Zygote:

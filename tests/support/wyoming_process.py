@@ -13,12 +13,12 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.cache import REPO_ROOT
 from tests.support.ports import free_port
+from tests.support.waiting import until_sync
 
 ADDON_BIN = REPO_ROOT / ".venv-addon" / "bin"
 START_TIMEOUT_S = 60.0
@@ -102,14 +102,17 @@ def start_service(
     )
     log_file.close()
     service = ServiceProcess(command, port, process, log_path, args)
-    deadline = time.monotonic() + timeout_s
-    # Kiwi's services log "Ready on <uri>" once they listen. Waiting for the log line needs
-    # no socket, so this also works where pytest-socket blocks sockets (HA's test harness).
-    while READY_LINE not in service.log():
+
+    def ready() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"{command} exited with {process.returncode}:\n{service.log()}")
-        if time.monotonic() > deadline:
-            service.stop()
-            raise TimeoutError(f"{command} did not get ready:\n{service.log()}")
-        time.sleep(0.05)
+        return READY_LINE in service.log()
+
+    # Kiwi's services log "Ready on <uri>" once they listen. Waiting for the log line needs
+    # no socket, so this also works where pytest-socket blocks sockets (HA's test harness).
+    try:
+        until_sync(ready, lambda: f"{command} ready:\n{service.log()}", timeout_s=timeout_s)
+    except TimeoutError:
+        service.stop()
+        raise
     return service

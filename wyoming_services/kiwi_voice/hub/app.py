@@ -1,4 +1,4 @@
-"""Build the aiohttp application from a context and endpoint groups."""
+"""Build the aiohttp application from a context, the controls and endpoint groups."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .api import ENDPOINTS
 from .context import HubContext
+from .controls import CONTROLS_KEY, Controls
 from .dashboard import add_dashboard_routes
 from .endpoint import Endpoint, wrap
 from .middleware import auth_middleware, error_middleware
@@ -22,14 +23,20 @@ CONTEXT_KEY = web.AppKey("kiwi_context", HubContext)
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
 
-def build_app(context: HubContext, extra_endpoints: Iterable[Endpoint] = ()) -> web.Application:
-    """The hub's application: Kiwi's endpoints plus those other parts contribute."""
+def build_app(
+    context: HubContext, controls: Controls, extra_endpoints: Iterable[Endpoint] = ()
+) -> web.Application:
+    """The hub's application: Kiwi's endpoints plus those other parts contribute.
+
+    `controls` serve /api/tts/test, /api/stop and /api/reset-context, and are closed before
+    the context when the app is cleaned up."""
     endpoints = (*ENDPOINTS, *extra_endpoints)
     app = web.Application(
         middlewares=[error_middleware(context), auth_middleware(context)],
         client_max_size=MAX_REQUEST_BYTES,
     )
     app[CONTEXT_KEY] = context
+    app[CONTROLS_KEY] = controls
     app[DOCUMENT_KEY] = build_document(endpoints, context.version)
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, wrap(endpoint, context))
@@ -47,4 +54,5 @@ async def _close_event_clients(app: web.Application) -> None:
 
 
 async def _close_context(app: web.Application) -> None:
+    await app[CONTROLS_KEY].close()
     await app[CONTEXT_KEY].close()

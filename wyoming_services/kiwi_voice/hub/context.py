@@ -1,8 +1,9 @@
 """The hub's parts, built once and handed to every route handler (no global state, no god object).
 
-Each field is an object with one concern; handlers use the ones they need. Other parts of Kiwi
-(the voice pipeline, the dashboard) get the same context and replace or add parts by composition,
-e.g. `dataclasses.replace(context, controls=pipeline_controls)` before the app is built.
+Each field is an object with one concern; handlers use the ones they need. The parts built on
+top of these (the voice pipeline, approvals: hub/wiring.py) get the same context and keep what
+they add to themselves; the REST controls, which the pipeline provides, are handed to
+`build_app` beside it.
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ from aiohttp import web
 
 from . import __version__
 from .auth import load_or_create_token, masked
-from .controls import BasicControls, Controls
-from .conversation import ConversationMemory
 from .event_payloads import EventType, config_changed
 from .events import EventBus
 from .homeassistant import HomeAssistantClient
 from .lifecycle import Lifecycle
 from .options import HubOptions, Secrets
-from .pipeline.status import PipelineStatus
+from .pipeline_status import PipelineStatus
 from .playback import PlaybackOutputs
 from .presence import ActiveSpeaker
 from .settings import SettingsStore, defaults_from_environ
@@ -54,10 +53,8 @@ class HubContext:
     tts: TtsClient
     homeassistant: HomeAssistantClient
     outputs: PlaybackOutputs
-    conversation: ConversationMemory
-    controls: Controls
     presence: ActiveSpeaker
-    pipeline_status: PipelineStatus  # latest turn metrics, wake engine (hub/pipeline)
+    pipeline_status: PipelineStatus  # latest turn metrics, wake engine (pipeline_status.py)
     lifecycle: Lifecycle
     # Open WebSockets (events, audio) and their requests, closed with a reason at shutdown.
     websockets: dict[web.WebSocketResponse, web.BaseRequest] = field(default_factory=dict)
@@ -67,7 +64,6 @@ class HubContext:
         return int(time.monotonic() - self.started_at)
 
     async def close(self) -> None:
-        await self.controls.close()
         await self.homeassistant.close()
         self.store.close()
 
@@ -91,18 +87,6 @@ def build_context(options: HubOptions, environ: Mapping[str, str]) -> HubContext
     state = StateMachine(bus)
     registry = SoulRegistry(options.souls_dir)
     souls = ActiveSoul(registry, settings, store, bus, options.initial_soul)
-    tts = TtsClient(options.tts_uri)
-    outputs = PlaybackOutputs()
-    conversation = ConversationMemory()
-    controls = BasicControls(
-        bus=bus,
-        state=state,
-        settings=settings,
-        souls=souls,
-        tts=tts,
-        outputs=outputs,
-        conversation=conversation,
-    )
     return HubContext(
         options=options,
         secrets=secrets,
@@ -116,11 +100,9 @@ def build_context(options: HubOptions, environ: Mapping[str, str]) -> HubContext
         soul_registry=registry,
         souls=souls,
         speakers=SpeakersClient(options.speaker_uri),
-        tts=tts,
+        tts=TtsClient(options.tts_uri),
         homeassistant=HomeAssistantClient(settings, secrets.homeassistant_token, options.in_addon),
-        outputs=outputs,
-        conversation=conversation,
-        controls=controls,
+        outputs=PlaybackOutputs(),
         presence=ActiveSpeaker(bus),
         pipeline_status=PipelineStatus(bus),
         lifecycle=Lifecycle(bus),

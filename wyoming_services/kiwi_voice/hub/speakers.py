@@ -1,8 +1,9 @@
 """The hub's client of kiwi-speaker: Kiwi's own Wyoming events for voice profiles.
 
 Requests: speaker-list, speaker-update, speaker-delete, speaker-enroll and speaker-identify
-(the last two followed by audio-start/chunk/stop). Answers are checked against the hub's shapes,
-so a bad answer becomes a clear 502 instead of a malformed response.
+(the last two followed by audio-start/chunk/stop), named once in kiwi_voice/speaker/protocol.py.
+Answers are checked against the hub's shapes, so a bad answer becomes a clear 502 instead of a
+malformed response.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any, Protocol, cast
 import voluptuous as vol
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event
+
+from kiwi_voice.speaker import protocol as speaker_protocol
 
 from .protocol import SpeakerEnrolledResponse, SpeakerIdentifiedResponse, SpeakerProfile
 from .shapes import validator
@@ -84,10 +87,12 @@ class SpeakersClient:
         return answer.data
 
     async def list_profiles(self) -> list[SpeakerProfile]:
-        data = await self._ask([Event("speaker-list", {})], "speaker-profiles")
+        data = await self._ask([Event(speaker_protocol.LIST, {})], speaker_protocol.PROFILES)
         profiles = data.get("profiles")
         if not isinstance(profiles, list):
-            raise ServiceProtocolError(SERVICE, "speaker-profiles without a profiles list")
+            raise ServiceProtocolError(
+                SERVICE, f"{speaker_protocol.PROFILES} without a profiles list"
+            )
         return [self._profile(p) for p in profiles]
 
     def _profile(self, raw: Any) -> SpeakerProfile:
@@ -97,13 +102,16 @@ class SpeakersClient:
 
     async def update(self, speaker_id: str, **changes: Any) -> SpeakerProfile:
         data = await self._ask(
-            [Event("speaker-update", {"id": speaker_id, **changes})], "speaker-profile"
+            [Event(speaker_protocol.UPDATE, {"id": speaker_id, **changes})],
+            speaker_protocol.PROFILE,
         )
         # The service may send the profile flat or under "profile".
         return self._profile(data.get("profile", data))
 
     async def delete(self, speaker_id: str) -> str:
-        data = await self._ask([Event("speaker-delete", {"id": speaker_id})], "speaker-deleted")
+        data = await self._ask(
+            [Event(speaker_protocol.DELETE, {"id": speaker_id})], speaker_protocol.DELETED
+        )
         return str(data.get("id", speaker_id))
 
     async def enroll(
@@ -123,14 +131,14 @@ class SpeakersClient:
             request["priority"] = priority
         if speaker_id is not None:
             request["id"] = speaker_id
-        events = [Event("speaker-enroll", request), *audio.events()]
-        data = await self._ask(events, "speaker-enrolled")
+        events = [Event(speaker_protocol.ENROLL, request), *audio.events()]
+        data = await self._ask(events, speaker_protocol.ENROLLED)
         keys = ("id", "name", "priority", "sample_count")
         return cast(SpeakerEnrolledResponse, _check(_ENROLLED, data, "enrollment", keys))
 
     async def identify(self, audio: PcmAudio) -> SpeakerIdentifiedResponse:
         data = await self._ask(
-            [Event("speaker-identify", {}), *audio.events()], "speaker-identified"
+            [Event(speaker_protocol.IDENTIFY, {}), *audio.events()], speaker_protocol.IDENTIFIED
         )
         keys = ("id", "name", "priority", "confidence", "is_blocked", "is_self")
         data = dict(data)

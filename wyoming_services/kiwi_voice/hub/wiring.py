@@ -17,14 +17,14 @@ from .approvals.runtime import ApprovalsRuntime
 from .approvals.setup import APPROVAL_ENDPOINTS, build_approvals, setup_approvals
 from .context import HubContext, build_context
 from .options import HubOptions
-from .pipeline.runtime import PipelineRuntime
-from .pipeline.setup import PIPELINE_ENDPOINTS, build_pipeline, setup_pipeline
+from .voice.runtime import PipelineRuntime
+from .voice.setup import PIPELINE_ENDPOINTS, build_pipeline, setup_pipeline
 
 
 @dataclass(frozen=True)
 class WiredHub:
     app: web.Application
-    context: HubContext  # with the pipeline's controls in place
+    context: HubContext
     pipeline: PipelineRuntime
     approvals: ApprovalsRuntime
 
@@ -33,14 +33,14 @@ def build_hub(options: HubOptions, environ: Mapping[str, str]) -> WiredHub:
     """The hub's application with every part wired in, not yet started."""
     context = build_context(options, environ)
     approvals = build_approvals(context, environ)
-    context, pipeline = build_pipeline(
+    pipeline = build_pipeline(
         context,
         environ,
         approvals=approvals.gate,
         tools=approvals.tools,
         speakers=approvals.speakers,
     )
-    app = build_app(context, (*PIPELINE_ENDPOINTS, *APPROVAL_ENDPOINTS))
+    app = build_app(context, pipeline.controls, (*PIPELINE_ENDPOINTS, *APPROVAL_ENDPOINTS))
     setup_pipeline(app, pipeline)
-    setup_approvals(app, approvals, pipeline)
+    setup_approvals(app, approvals, router=pipeline.router, speak=pipeline.controls.speak)
     return WiredHub(app=app, context=context, pipeline=pipeline, approvals=approvals)

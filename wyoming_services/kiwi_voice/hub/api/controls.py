@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kiwi_voice.hub.controls import CONTROLS_KEY
 from kiwi_voice.hub.endpoint import Call, Endpoint
 from kiwi_voice.hub.errors import ServiceError, from_service_error
 from kiwi_voice.hub.protocol import (
@@ -18,7 +19,7 @@ DEFAULT_TEST_PHRASE = "Hello, I am Kiwi!"
 async def post_tts_test(call: Call) -> TtsTestResponse:
     text = call.body.get("text") or DEFAULT_TEST_PHRASE
     try:
-        await call.ctx.controls.speak(text)
+        await call.request.app[CONTROLS_KEY].speak(text)
     except ServiceError as err:
         # Controls already published the ERROR event; answer with the matching status.
         raise from_service_error(err) from err
@@ -26,12 +27,12 @@ async def post_tts_test(call: Call) -> TtsTestResponse:
 
 
 async def post_stop(call: Call) -> StopResponse:
-    await call.ctx.controls.stop()
+    await call.request.app[CONTROLS_KEY].stop()
     return {"status": "stopped"}
 
 
 async def post_reset_context(call: Call) -> ResetContextResponse:
-    await call.ctx.controls.reset_context()
+    await call.request.app[CONTROLS_KEY].reset_context()
     return {"status": "context_reset"}
 
 

@@ -14,10 +14,10 @@ from aiohttp import web
 
 from kiwi_voice.hub.context import HubContext
 from kiwi_voice.hub.endpoint import Endpoint
-from kiwi_voice.hub.pipeline.runtime import PipelineRuntime
+from kiwi_voice.hub.routing.router import Router
 
 from . import api
-from .followup import ApprovedWork, FollowUp
+from .followup import ApprovedWork, FollowUp, Speak
 from .gate import OwnerApprovalGate
 from .guest_learning import LearningSpeakers
 from .ha_actions import HomeAssistantActions
@@ -60,12 +60,17 @@ def build_approvals(context: HubContext, environ: Mapping[str, str]) -> Approval
 
 
 def setup_approvals(
-    app: web.Application, approvals: ApprovalsRuntime, pipeline: PipelineRuntime
+    app: web.Application,
+    approvals: ApprovalsRuntime,
+    *,
+    router: Router,
+    speak: Speak,
 ) -> None:
-    """Reach the pipeline (to carry out late decisions), start and stop with the app."""
+    """Reach the pipeline's router and voice (to carry out and announce late decisions),
+    start and stop with the app."""
     app[APPROVALS_KEY] = approvals
-    approvals.work.attach_router(pipeline.router)
-    approvals.followup.attach_speaker(pipeline.context.controls.speak)
+    approvals.work.attach_router(router)
+    approvals.followup.attach_speaker(speak)
 
     async def start(_app: web.Application) -> None:
         pending = approvals.registry.restore()

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from wyoming.audio import AudioChunk
 
 from kiwi_voice.hub.pipeline.frames import TurnFrame
-from kiwi_voice.hub.pipeline.runtime import PipelineRuntime
+from kiwi_voice.hub.pipeline.listener import ListenerFactory, ListenMode
 
-from .listener import ListenMode
 from .protocol import AudioFileResponse, AudioFileTurn
 from .wavfile import EngineAudio
 
@@ -97,11 +96,11 @@ class FileSink:
 
 
 async def feed_file(
-    runtime: PipelineRuntime, audio: EngineAudio, mode: ListenMode
+    listen: ListenerFactory, audio: EngineAudio, mode: ListenMode
 ) -> AudioFileResponse:
     """Run `audio` through a fresh listener; return once every turn it started has ended."""
     sink = FileSink()
-    listener = runtime.listener(sink, mode)
+    listener = listen(sink, mode)
     try:
         if mode is ListenMode.PUSH_TO_TALK:
             await listener.start_speaking()

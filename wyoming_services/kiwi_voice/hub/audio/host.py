@@ -10,17 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wyoming.audio import AudioChunk
 
-from kiwi_voice.hub.audio.convert import PcmConverter
 from kiwi_voice.hub.pipeline.frames import TurnFrame
+from kiwi_voice.hub.pipeline.listener import Listener, ListenerFactory
+from kiwi_voice.hub.pipeline.sink import SilentSink
+from kiwi_voice.hub.playback import PlaybackOutputs
 
-if TYPE_CHECKING:
-    from kiwi_voice.hub.pipeline.runtime import PipelineRuntime
-
-    from .listener import Listener
+from .convert import PcmConverter
 
 _LOGGER = logging.getLogger(__name__)
 RATE = 16_000
@@ -86,8 +85,13 @@ class HostAudio:
         self._remove_output: Any = None
 
     @classmethod
-    async def start(cls, runtime: PipelineRuntime, mode: str) -> HostAudio | None:
-        """Open what exists; None (and one log line) when there is nothing to open."""
+    async def start(
+        cls, listen: ListenerFactory, outputs: PlaybackOutputs, mode: str
+    ) -> HostAudio | None:
+        """Open what exists; None (and one log line) when there is nothing to open.
+
+        The microphone gets its listener from `listen`; the speaker joins `outputs`
+        (announcements) and is the sink of the microphone's turns."""
         if mode == "off":
             _LOGGER.info("Host audio off (KIWI_HOST_AUDIO=off)")
             return None
@@ -101,8 +105,8 @@ class HostAudio:
         speaker = host._open_speaker(sounddevice, log)
         sink = speaker
         if speaker is not None:
-            host._remove_output = runtime.context.outputs.add(_HostOutput(speaker))
-        host._open_microphone(sounddevice, runtime, sink, log)
+            host._remove_output = outputs.add(_HostOutput(speaker))
+        host._open_microphone(sounddevice, listen, sink, log)
         if not host._streams:
             return None
         return host
@@ -120,10 +124,8 @@ class HostAudio:
         return HostSpeaker(stream)
 
     def _open_microphone(
-        self, sounddevice: Any, runtime: PipelineRuntime, speaker: HostSpeaker | None, log: Any
+        self, sounddevice: Any, listen: ListenerFactory, speaker: HostSpeaker | None, log: Any
     ) -> None:
-        from kiwi_voice.hub.pipeline.sink import SilentSink
-
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=100)
 
@@ -145,7 +147,7 @@ class HostAudio:
             log("Host microphone disabled: %s", err)
             return
         self._streams.append(stream)
-        self._listener = runtime.listener(speaker or SilentSink())
+        self._listener = listen(speaker or SilentSink())
         self._feeder = asyncio.create_task(self._feed(queue), name="host-microphone")
         _LOGGER.info("Host microphone on: %s", _device_name(sounddevice, "input"))
 

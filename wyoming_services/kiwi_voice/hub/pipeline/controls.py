@@ -1,13 +1,12 @@
-"""The REST controls (/api/tts/test, /api/stop, /api/reset-context) on top of the pipeline,
-replacing the hub's BasicControls: stopping stops turns (LLM, TTS and audio alike) and
-forgetting forgets every speaker's conversation."""
+"""The hub's REST controls (/api/tts/test, /api/stop, /api/reset-context) on top of the
+pipeline: stopping stops turns (LLM, TTS and audio alike) and forgetting forgets every
+speaker's conversation."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
 
-from kiwi_voice.hub.conversation import ConversationMemory
 from kiwi_voice.hub.event_payloads import EventType, context_reset
 from kiwi_voice.hub.events import EventBus
 from kiwi_voice.hub.routing.contexts import SpeakerContexts
@@ -23,13 +22,11 @@ class PipelineControls:
         *,
         pipeline: Pipeline,
         contexts: SpeakerContexts,
-        memory: ConversationMemory,
         bus: EventBus,
         on_close: list[Callable[[], Awaitable[None]]],
     ) -> None:
         self._pipeline = pipeline
         self._contexts = contexts
-        self._memory = memory
         self._bus = bus
         self._on_close = on_close
 
@@ -41,7 +38,6 @@ class PipelineControls:
 
     async def reset_context(self) -> None:
         self._contexts.clear()
-        self._memory.clear()
         self._bus.publish(EventType.CONTEXT_RESET, context_reset(), "conversation")
 
     async def close(self) -> None:

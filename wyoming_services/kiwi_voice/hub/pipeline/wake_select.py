@@ -13,10 +13,10 @@ import logging
 from collections.abc import Callable
 
 from kiwi_voice.hub.errors import ServiceError
+from kiwi_voice.hub.pipeline_status import PipelineStatus
 from kiwi_voice.hub.protocol import WakeEngineInfo
 from kiwi_voice.hub.settings import SettingsStore
 
-from .status import PipelineStatus
 from .wake import EngineChoice, InstalledWakeWord, choose_engine, installed_wake_words
 
 _LOGGER = logging.getLogger(__name__)

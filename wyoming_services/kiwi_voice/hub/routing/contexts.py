@@ -1,25 +1,22 @@
 """The conversation so far, per speaker: each voice (or API conversation) has its own history,
 forgotten after `context_idle_seconds` without a turn, or all at once by /api/reset-context.
 
-Each history is the hub's `ConversationMemory`; this module only decides which one a turn
-belongs to and when it expires.
+Each history keeps the newest `max_turns` messages, always starting with the user's.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-
-from kiwi_voice.hub.conversation import ConversationMemory
+from dataclasses import dataclass, field
 
 from .claude import ChatMessage
 
 
 @dataclass
 class _Entry:
-    memory: ConversationMemory
     last_used: float
+    messages: list[ChatMessage] = field(default_factory=list)
 
 
 class SpeakerContexts:
@@ -48,7 +45,7 @@ class SpeakerContexts:
         entry = self._entries.get(key)
         if entry is None:
             return []
-        return [ChatMessage(turn.role, turn.text) for turn in entry.memory.turns]
+        return list(entry.messages)
 
     def record(self, key: str, user_text: str, reply_text: str) -> None:
         """Keep one exchange. Only complete pairs are kept, so roles always alternate."""
@@ -57,12 +54,12 @@ class SpeakerContexts:
         self._expire()
         entry = self._entries.get(key)
         if entry is None:
-            entry = self._entries[key] = _Entry(ConversationMemory(self._max_turns), 0.0)
-        entry.memory.add("user", user_text)
-        entry.memory.add("assistant", reply_text)
-        # ConversationMemory trims from the front; never let it start with a reply.
-        if entry.memory.turns and entry.memory.turns[0].role == "assistant":
-            del entry.memory.turns[0]
+            entry = self._entries[key] = _Entry(0.0)
+        entry.messages += [ChatMessage("user", user_text), ChatMessage("assistant", reply_text)]
+        del entry.messages[: -self._max_turns]
+        # Trimmed from the front: never let the history start with a reply.
+        if entry.messages and entry.messages[0].role == "assistant":
+            del entry.messages[0]
         entry.last_used = self._clock()
 
     def clear(self) -> None:

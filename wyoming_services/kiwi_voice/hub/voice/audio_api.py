@@ -13,20 +13,25 @@ from typing import Any, Literal
 import voluptuous as vol
 from aiohttp import WSMsgType, web
 
+from kiwi_voice.hub.audio.file_source import feed_file
+from kiwi_voice.hub.audio.protocol import (
+    CLIENT_FRAMES,
+    SERVER_FRAMES,
+    AudioFileResponse,
+    HelloAck,
+)
+from kiwi_voice.hub.audio.session import AudioSession
+from kiwi_voice.hub.audio.wavfile import InvalidWav, read_wav
 from kiwi_voice.hub.endpoint import Call, Endpoint, QueryParam, WebSocketFrames
 from kiwi_voice.hub.errors import ApiError, bad_request, from_invalid
 from kiwi_voice.hub.pipeline.engine import new_turn_id
 from kiwi_voice.hub.pipeline.frames import turn_error
+from kiwi_voice.hub.pipeline.listener import Listener, ListenMode
 from kiwi_voice.hub.pipeline.policy import Speaker
-from kiwi_voice.hub.pipeline.runtime import PIPELINE_KEY, PipelineRuntime
 from kiwi_voice.hub.pipeline.turn import TurnRequest
 from kiwi_voice.hub.shapes import validator
 
-from .file_source import feed_file
-from .listener import Listener, ListenMode
-from .protocol import CLIENT_FRAMES, SERVER_FRAMES, AudioFileResponse, HelloAck
-from .session import AudioSession
-from .wavfile import InvalidWav, read_wav
+from .runtime import PIPELINE_KEY, PipelineRuntime
 
 _LOGGER = logging.getLogger(__name__)
 TAG = "audio"
@@ -205,7 +210,7 @@ async def post_audio_file(call: Call) -> AudioFileResponse:
         audio = read_wav(body)
     except InvalidWav as err:
         raise ApiError(415, "invalid_wav", str(err)) from err
-    return await feed_file(runtime, audio, mode)
+    return await feed_file(runtime.listener, audio, mode)
 
 
 ENDPOINTS = (

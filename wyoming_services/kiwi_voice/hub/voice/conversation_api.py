@@ -18,11 +18,11 @@ from aiohttp import web
 from kiwi_voice.hub.endpoint import Call, Endpoint
 from kiwi_voice.hub.errors import ApiError, ServiceError, from_service_error
 from kiwi_voice.hub.event_payloads import EventType, error, llm_complete, llm_token
-from kiwi_voice.hub.pipeline.runtime import PIPELINE_KEY
 from kiwi_voice.hub.protocol import LanguageCode
+from kiwi_voice.hub.routing.router import Reply, Route
 from kiwi_voice.hub.shapes import Doc, Length
 
-from .router import Reply, Route
+from .runtime import PIPELINE_KEY
 
 _LOGGER = logging.getLogger(__name__)
 TAG = "conversation"

@@ -5,6 +5,9 @@ it 16 kHz mono s16 audio in pieces of any size, in real time or faster. Audio is
 ring buffer indexed by sample position, so the capture starts exactly where the wake word
 ended even when kiwi-wake reports it after more audio arrived.
 
+Sources do not build listeners themselves: they are handed a `ListenerFactory`
+(hub/voice/runtime.py's `PipelineRuntime.listener`), so audio/ needs nothing above the pipeline.
+
 Modes: `continuous` listens for the wake word with the engine `WakeEngineSelector` chose
 (openwakeword: all audio streams to kiwi-wake; text: each stretch of speech is transcribed
 and matched against the wake word), `push_to_talk` captures between start and end only.
@@ -18,27 +21,23 @@ import logging
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, Protocol
 
 from kiwi_voice.hub.errors import ServiceError
 from kiwi_voice.hub.event_payloads import EventType, error
 from kiwi_voice.hub.events import EventBus
-from kiwi_voice.hub.pipeline import frames
-from kiwi_voice.hub.pipeline.engine import Pipeline
-from kiwi_voice.hub.pipeline.sink import TurnSink
-from kiwi_voice.hub.pipeline.stt import SttClient
-from kiwi_voice.hub.pipeline.turn import Turn, TurnRequest
-from kiwi_voice.hub.pipeline.vad import Endpointer, EndpointSettings, Utterance
-from kiwi_voice.hub.pipeline.wake import (
-    EngineChoice,
-    WakeWordStream,
-    text_matches_wake_word,
-)
-from kiwi_voice.hub.pipeline.wake_select import WakeEngineSelector
 from kiwi_voice.hub.settings import SettingsStore
 from kiwi_voice.hub.speakers import PcmAudio
 
+from . import frames
+from .engine import Pipeline
 from .ring import AudioRing
+from .sink import TurnSink
+from .stt import SttClient
+from .turn import Turn, TurnRequest
+from .vad import Endpointer, EndpointSettings, Utterance
+from .wake import EngineChoice, WakeWordStream, text_matches_wake_word
+from .wake_select import WakeEngineSelector
 
 _LOGGER = logging.getLogger(__name__)
 RATE = 16_000
@@ -344,3 +343,9 @@ class Listener:
         _LOGGER.warning("%s: %s failed: %s", self._sink.label, err.service, err.message)
         self._bus.publish(EventType.ERROR, error(err.message, err.service, err.code), "listener")
         await self._sink.send_frame(frames.turn_error(err.code, err.message))
+
+
+class ListenerFactory(Protocol):
+    """Makes the listener of one audio source, sending its turns to `sink`."""
+
+    def __call__(self, sink: TurnSink, mode: ListenMode = ListenMode.CONTINUOUS) -> Listener: ...

@@ -2,11 +2,12 @@
 start and stop.
 
     context = build_context(options, environ)
-    context, runtime = build_pipeline(context, environ)
-    app = build_app(context, PIPELINE_ENDPOINTS)
+    runtime = build_pipeline(context, environ)
+    app = build_app(context, runtime.controls, PIPELINE_ENDPOINTS)
     setup_pipeline(app, runtime)
 
-`build_pipeline` returns the context with the pipeline's `Controls` in place of BasicControls.
+`runtime.controls` are the hub's `Controls` (/api/tts/test, /api/stop, /api/reset-context):
+stopping stops the pipeline's turns, forgetting forgets every speaker's conversation.
 `approvals` is the seam for guest approvals: pass a gate that asks the owner (issue 6);
 `tools` are offered to Claude when the speaker may control the home (hub/approvals/tools.py);
 `speakers` identifies voices in turns (default: kiwi-speaker as is; approvals/guest_learning.py
@@ -15,28 +16,27 @@ wraps it to learn unknown voices as guests).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping
 
 from aiohttp import web
 
-from kiwi_voice.hub.audio import api as audio_api
+from kiwi_voice.hub.audio.host import HostAudio
 from kiwi_voice.hub.context import HubContext
 from kiwi_voice.hub.endpoint import Endpoint
-from kiwi_voice.hub.routing import api as conversation_api
+from kiwi_voice.hub.pipeline.controls import PipelineControls
+from kiwi_voice.hub.pipeline.engine import Pipeline
+from kiwi_voice.hub.pipeline.policy import ApprovalGate, RefusingApprovalGate, SpeakerPolicy
+from kiwi_voice.hub.pipeline.stt import SttClient
+from kiwi_voice.hub.pipeline.turn import TurnServices
+from kiwi_voice.hub.pipeline.wake_select import WakeEngineSelector
 from kiwi_voice.hub.routing.claude import ClaudeClient, ToolRunner
 from kiwi_voice.hub.routing.contexts import SpeakerContexts
 from kiwi_voice.hub.routing.router import Router
 from kiwi_voice.hub.speakers import SpeakerIdentifier
 
-from .controls import PipelineControls
-from .engine import Pipeline
-from .policy import ApprovalGate, RefusingApprovalGate, SpeakerPolicy
+from . import audio_api, conversation_api
 from .runtime import PIPELINE_KEY, PipelineRuntime
-from .stt import SttClient
-from .turn import TurnServices
-from .wake_select import WakeEngineSelector
 
 _LOGGER = logging.getLogger(__name__)
 PIPELINE_ENDPOINTS: tuple[Endpoint, ...] = (*audio_api.ENDPOINTS, *conversation_api.ENDPOINTS)
@@ -49,7 +49,7 @@ def build_pipeline(
     approvals: ApprovalGate | None = None,
     tools: ToolRunner | None = None,
     speakers: SpeakerIdentifier | None = None,
-) -> tuple[HubContext, PipelineRuntime]:
+) -> PipelineRuntime:
     settings = context.settings
     claude = None
     if context.secrets.anthropic_api_key:
@@ -87,18 +87,9 @@ def build_pipeline(
     if host_audio_mode not in HOST_AUDIO_MODES:
         _LOGGER.warning("Ignoring KIWI_HOST_AUDIO=%r (auto, on or off)", host_audio_mode)
         host_audio_mode = "auto"
-    runtime = PipelineRuntime(
-        context=context,
-        pipeline=pipeline,
-        selector=selector,
-        router=router,
-        contexts=contexts,
-        stt=stt,
-        claude=claude,
-        host_audio_mode=host_audio_mode,
-    )
 
     async def close_parts() -> None:
+        # `runtime` is the one built below; its host audio exists once the app has started.
         if runtime.host_audio is not None:
             await runtime.host_audio.close()
         await selector.close()
@@ -106,14 +97,20 @@ def build_pipeline(
             await claude.close()
 
     controls = PipelineControls(
-        pipeline=pipeline,
-        contexts=contexts,
-        memory=context.conversation,
-        bus=context.bus,
-        on_close=[close_parts],
+        pipeline=pipeline, contexts=contexts, bus=context.bus, on_close=[close_parts]
     )
-    runtime.context = dataclasses.replace(context, controls=controls)
-    return runtime.context, runtime
+    runtime = PipelineRuntime(
+        context=context,
+        pipeline=pipeline,
+        controls=controls,
+        selector=selector,
+        router=router,
+        contexts=contexts,
+        stt=stt,
+        claude=claude,
+        host_audio_mode=host_audio_mode,
+    )
+    return runtime
 
 
 def setup_pipeline(app: web.Application, runtime: PipelineRuntime) -> None:
@@ -121,9 +118,9 @@ def setup_pipeline(app: web.Application, runtime: PipelineRuntime) -> None:
     app[PIPELINE_KEY] = runtime
 
     async def start(_app: web.Application) -> None:
-        from kiwi_voice.hub.audio.host import HostAudio
-
         runtime.selector.start()
-        runtime.host_audio = await HostAudio.start(runtime, runtime.host_audio_mode)
+        runtime.host_audio = await HostAudio.start(
+            runtime.listener, runtime.context.outputs, runtime.host_audio_mode
+        )
 
     app.on_startup.append(start)

@@ -4,30 +4,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from kiwi_voice.hub.audio.listener import Listener, ListenMode
+from kiwi_voice.hub.audio.host import HostAudio
+from kiwi_voice.hub.audio.session import AudioSession
+from kiwi_voice.hub.context import HubContext
+from kiwi_voice.hub.pipeline.controls import PipelineControls
+from kiwi_voice.hub.pipeline.engine import Pipeline
+from kiwi_voice.hub.pipeline.listener import Listener, ListenMode
+from kiwi_voice.hub.pipeline.sink import TurnSink
+from kiwi_voice.hub.pipeline.stt import SttClient
+from kiwi_voice.hub.pipeline.wake_select import WakeEngineSelector
 from kiwi_voice.hub.routing.claude import ClaudeClient
 from kiwi_voice.hub.routing.contexts import SpeakerContexts
 from kiwi_voice.hub.routing.router import Router
-
-from .engine import Pipeline
-from .sink import TurnSink
-from .stt import SttClient
-from .wake_select import WakeEngineSelector
-
-if TYPE_CHECKING:
-    from kiwi_voice.hub.audio.host import HostAudio
-    from kiwi_voice.hub.audio.session import AudioSession
-    from kiwi_voice.hub.context import HubContext
 
 
 @dataclass(kw_only=True)
 class PipelineRuntime:
     context: HubContext
     pipeline: Pipeline
+    controls: PipelineControls  # what /api/tts/test, /api/stop and /api/reset-context do
     selector: WakeEngineSelector
     router: Router
     contexts: SpeakerContexts
@@ -38,6 +36,7 @@ class PipelineRuntime:
     sessions: set[AudioSession] = field(default_factory=set)
 
     def listener(self, sink: TurnSink, mode: ListenMode = ListenMode.CONTINUOUS) -> Listener:
+        """A new listener feeding this pipeline (a `ListenerFactory` for the audio sources)."""
         ctx = self.context
         return Listener(
             sink=sink,
