@@ -13,7 +13,6 @@ import asyncio
 import re
 import sqlite3
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,22 @@ from wyoming.info import Describe
 from wyoming.ping import Ping
 
 from kiwi_voice.common.info import KIWI_VERSION
+from tests.support.speaker_client import (
+    describe_when_loaded,
+    enroll,
+    identify,
+    profiles,
+    read_one,
+    request,
+    send_audio,
+)
 from tests.support.speech import espeak_pcm
 from tests.support.voices import ENROL_SENTENCES, TEST_SENTENCES
-from tests.support.wyoming_events import send_audio as send_events_audio
 from tests.support.wyoming_process import ServiceProcess, start_service
 
 pytestmark = pytest.mark.timeout(180)
 
 RATE, WIDTH, CHANNELS = 16000, 2, 1
-send_audio = partial(send_events_audio, chunk_bytes=4096)
 OWNER, FRIEND, STRANGER, KIWI = "en-us+m3", "en-us+f2", "en-us+Annie", "en-us+klatt"
 SENTENCES = (*ENROL_SENTENCES, *TEST_SENTENCES)  # 0-2 enrol, 3-8 test
 PROFILE_ID = re.compile(r"^spk_[0-9a-f]{8}$")
@@ -58,46 +64,11 @@ def speaker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess
     assert "Traceback" not in service.log(), service.log()
 
 
-async def read_one(client: AsyncTcpClient) -> Event:
-    event = await asyncio.wait_for(client.read_event(), timeout=60)
-    assert event is not None, "connection closed"
-    return event
-
-
-async def request(
-    port: int, event_type: str, data: dict[str, Any], pcm: bytes | None = None
-) -> Event:
-    """One request (with an utterance when `pcm` is given) on its own connection; its answer."""
-    async with AsyncTcpClient("127.0.0.1", port) as client:
-        await client.write_event(Event(type=event_type, data=data))
-        if pcm is not None:
-            await send_audio(client, pcm)
-        return await read_one(client)
-
-
-async def enroll(port: int, pcm: bytes, **data: Any) -> dict[str, Any]:
-    answer = await request(port, "speaker-enroll", data, pcm)
-    assert answer.type == "speaker-enrolled", answer
-    return answer.data
-
-
 async def enroll_voice(port: int, voice: str, **data: Any) -> dict[str, Any]:
     """A new profile from the three enrolment sentences of `voice`; the last answer."""
     first = await enroll(port, speech(voice, 0), **data)
     await enroll(port, speech(voice, 1), id=first["id"])
     return await enroll(port, speech(voice, 2), id=first["id"])
-
-
-async def identify(port: int, pcm: bytes) -> dict[str, Any]:
-    answer = await request(port, "speaker-identify", {}, pcm)
-    assert answer.type == "speaker-identified", answer
-    return answer.data
-
-
-async def profiles(port: int) -> dict[str, dict[str, Any]]:
-    answer = await request(port, "speaker-list", {})
-    assert answer.type == "speaker-profiles", answer
-    return {p["id"]: p for p in answer.data["profiles"]}
 
 
 async def error_then_alive(client: AsyncTcpClient, code: str) -> None:
@@ -108,23 +79,14 @@ async def error_then_alive(client: AsyncTcpClient, code: str) -> None:
     assert (await read_one(client)).type == "pong"
 
 
-async def describe_when_loaded(port: int) -> Event:
-    """`describe` once the encoder has loaded (the service answers while it loads)."""
-    for _ in range(600):
-        async with AsyncTcpClient("127.0.0.1", port) as client:
-            await client.write_event(Describe().event())
-            info = await read_one(client)
-        if "loading from" not in info.data["speaker"][0]["models"][0]["description"]:
-            return info
-        await asyncio.sleep(0.1)
-    raise AssertionError("the voice encoder did not load")
-
-
 async def test_describe_states_the_program_and_its_model(speaker: ServiceProcess) -> None:
-    info = await describe_when_loaded(speaker.port)
+    async with AsyncTcpClient("127.0.0.1", speaker.port) as client:
+        await client.write_event(Describe().event())
+        info = await read_one(client)
     assert info.type == "info"
     assert info.data["wake"] == info.data["asr"] == []  # nothing Home Assistant could misuse
-    [program] = info.data["speaker"]
+    program = await describe_when_loaded(speaker.port)
+    assert info.data["speaker"][0]["name"] == program["name"]
     assert program["name"] == "kiwi-speaker"
     assert program["installed"]
     assert program["version"] == KIWI_VERSION
@@ -149,7 +111,11 @@ async def test_voices_are_enrolled_told_apart_and_strangers_are_unknown(
     assert (owner["name"], owner["priority"], owner["sample_count"]) == ("Owner", 0, 1)
     assert (owner["ready"], owner["samples_needed"], owner["threshold"]) == (False, 2, None)
     early = await identify(speaker.port, speech(OWNER, 3))
-    assert (early["id"], early["decision"], early["reason"]) == (None, "unknown", "incomplete_profile")
+    assert (early["id"], early["decision"], early["reason"]) == (
+        None,
+        "unknown",
+        "incomplete_profile",
+    )
     assert early["best"]["id"] == owner["id"]  # closest, but not enough enrolment speech yet
     again = await enroll(speaker.port, speech(OWNER, 1), id=owner["id"])
     assert (again["id"], again["sample_count"], again["samples_needed"]) == (owner["id"], 2, 1)
