@@ -149,24 +149,23 @@ class ProfileStore:
         try:
             self._db.row_factory = sqlite3.Row
             self._open()
-            self._version = 0
-            self._snapshot = self._load_snapshot()
         except BaseException:
             self._db.close()
             raise
 
     def _open(self) -> None:
+        """Check, migrate and load the store; a file that fails is left exactly as it was."""
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise CorruptStore(f"schema version {version} is from a newer Kiwi")
         check = self._db.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise CorruptStore(f"SQLite integrity check failed: {check}")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # durable at each WAL checkpoint
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        self._version = 0
+        # Migrating and reading every row happen in one transaction that is only committed
+        # when all of it worked, so a store that fails is not modified before it is set aside.
+        with self._transaction():
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
@@ -176,10 +175,9 @@ class ProfileStore:
                     "ALTER TABLE samples ADD COLUMN auto_learned INTEGER NOT NULL DEFAULT 0"
                 )
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._snapshot = self._load_snapshot()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # durable at each WAL checkpoint
 
     def close(self) -> None:
         with self._lock:
