@@ -25,7 +25,8 @@ For an utterance's embedding `e` and each profile `p` (the normalised mean of it
 Auto-learning (`adaptation_problem`): a sample Kiwi adds to a profile by itself must be
 identified as that profile by the rule above (except for readiness, while the profile is still
 being learned) *and* be within `ADAPT_THRESHOLD` of the profile's anchor: the mean of its
-enrolment samples, which learned samples never move. A chain of ever-closer impostor samples
+enrolment samples, which learned samples never move (0.80 for a guest Kiwi is learning, whose
+anchor is its first sample). A chain of ever-closer impostor samples
 therefore cannot walk a profile towards another voice, and the calibrated threshold comes from
 the enrolment only.
 """
@@ -39,7 +40,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .protocol import SELF_PROFILE_ID, ProfileData
-from .settings import ADAPT_THRESHOLD, COHORT_TOP, READY_SAMPLES, Thresholds
+from .settings import (
+    ADAPT_THRESHOLD,
+    ADAPT_THRESHOLD_ONE_SAMPLE,
+    COHORT_TOP,
+    READY_SAMPLES,
+    Thresholds,
+)
 from .store import Embedding, StoredVoice, StoreSnapshot
 
 __all__ = [
@@ -121,10 +128,14 @@ def enrolment_samples(voice: StoredVoice) -> NDArray[np.float32]:
     return explicit
 
 
-def _anchor(voice: StoredVoice) -> NDArray[np.float32]:
+def _anchor_samples(voice: StoredVoice) -> NDArray[np.float32]:
     """What learned samples are held to: the enrolment samples, or a learned voice's first."""
     explicit = voice.samples[~voice.auto_learned]
-    return _normalised((explicit if len(explicit) else voice.samples[:1]).mean(axis=0))
+    return explicit if len(explicit) else voice.samples[:1]
+
+
+def _anchor(voice: StoredVoice) -> NDArray[np.float32]:
+    return _normalised(_anchor_samples(voice).mean(axis=0))
 
 
 def leave_one_out_min(samples: NDArray[np.float32]) -> float | None:
@@ -142,7 +153,8 @@ class VoiceIndex:
     version: int
     voices: tuple[StoredVoice, ...]
     embeddings: NDArray[np.float32]  # (n, 256)
-    anchors: NDArray[np.float32]  # (n, 256): normalised mean of the enrolment samples
+    anchors: NDArray[np.float32]  # (n, 256): what learned samples are held to (`_anchor`)
+    anchor_sizes: NDArray[np.int64]  # (n,) samples in each anchor
     thresholds: NDArray[np.float64]  # (n,) calibrated cosine thresholds
     ready: NDArray[np.bool_]  # (n,)
     cohort_means: NDArray[np.float64]  # (n,) mu_p
@@ -160,6 +172,7 @@ class VoiceIndex:
             else np.empty((0, background.shape[1] if background.size else 256), np.float32)
         )
         anchors = np.array(embeddings)
+        anchor_sizes = np.array([len(_anchor_samples(v)) for v in voices], dtype=np.int64)
         limits = np.empty(size)
         ready = np.zeros(size, dtype=bool)
         for index, voice in enumerate(voices):
@@ -176,7 +189,15 @@ class VoiceIndex:
             ]
         )
         return cls(
-            snapshot.version, voices, embeddings, anchors, limits, ready, cohort_means, background
+            snapshot.version,
+            voices,
+            embeddings,
+            anchors,
+            anchor_sizes,
+            limits,
+            ready,
+            cohort_means,
+            background,
         )
 
     def position(self, profile_id: str) -> int | None:
@@ -252,12 +273,13 @@ def adaptation_problem(
     if best.profile["id"] != profile_id:
         return f"the voice is closer to another profile ({best.profile['id']})"
     to_anchor = float(index.anchors[position] @ embedding)
-    if to_anchor < ADAPT_THRESHOLD:
-        return f"similarity {to_anchor:.3f} to the profile's enrolment is under {ADAPT_THRESHOLD}"
+    floor = ADAPT_THRESHOLD if index.anchor_sizes[position] > 1 else ADAPT_THRESHOLD_ONE_SAMPLE
+    if to_anchor < floor:
+        return f"similarity {to_anchor:.3f} to the profile's enrolment is under {floor}"
     if best.ready:
         reason = decision.reason
     else:  # still being learned: every test but readiness, against the adaptation floor
-        reason = _evidence_reason(best, decision.margin, thresholds, ADAPT_THRESHOLD)
+        reason = _evidence_reason(best, decision.margin, thresholds, floor)
     if reason is not Reason.MATCH:
         return f"the voice is not clearly this profile's ({reason})"
     return None
