@@ -213,7 +213,7 @@ class SpeakerEventHandler(ServiceEventHandler):
         if request.auto_learned and request.id is not None:
             index = await context.index()
             whole = _normalised(np.mean(embeddings, axis=0))
-            problem = adaptation_problem(index, whole, request.id, context.thresholds)
+            problem = adaptation_problem(index, whole, request.id, context.thresholds, sum(seconds))
             if problem:
                 raise ServiceError(
                     ErrorCode.SAMPLE_REJECTED,
@@ -265,7 +265,7 @@ class SpeakerEventHandler(ServiceEventHandler):
         context = self._context
         embeddings, seconds = await self._embed(encoder, utterance, enrolment=False)
         index = await context.index()
-        decision = decide(index, embeddings[0], context.thresholds)
+        decision = decide(index, embeddings[0], context.thresholds, seconds[0])
         profile = decision.profile
         if profile is not None:
             await context.database.run(context.store.mark_seen, profile["id"])

@@ -13,9 +13,10 @@ For an utterance's embedding `e` and each profile `p` (the normalised mean of it
 3. The voice is `p`'s when, all at once:
    - `p` has enough enrolment speech (`ready`: 3 samples, or 15 s in one clip);
    - `cosine >= threshold_p`, the profile's own threshold calibrated at enrolment from how
-     closely its samples agree (`Thresholds.profile_threshold`);
-   - the normalised score `>= score threshold` (default -0.01);
-   - `cosine` beats the second-best profile by the margin (default 0.02).
+     closely its samples agree (`Thresholds.profile_threshold`), lowered for an utterance with
+     less than 3 s of speech (`Thresholds.for_duration`);
+   - the normalised score `>= score threshold` (default 0);
+   - `cosine` beats the second-best profile by the margin (default 0.03).
    Otherwise the voice is unknown (a guest), with the reason, and the best candidate is still
    reported so that a caller can see how close it came.
 4. Kiwi's own voice (the `self` profile) needs `cosine >= self threshold` (0.85); when `self`
@@ -23,8 +24,8 @@ For an utterance's embedding `e` and each profile `p` (the normalised mean of it
    person, so an echo is never taken for the owner.
 
 Auto-learning (`adaptation_problem`): a sample Kiwi adds to a profile by itself must be
-identified as that profile by the rule above (except for readiness, while the profile is still
-being learned) *and* be within `ADAPT_THRESHOLD` of the profile's anchor: the mean of its
+identified as that profile by the rule above (while a guest is still being learned: be closest
+to it by the margin) *and* be within `ADAPT_THRESHOLD` of the profile's anchor: the mean of its
 enrolment samples, which learned samples never move (0.80 for a guest Kiwi is learning, whose
 anchor is its first sample). A chain of ever-closer impostor samples
 therefore cannot walk a profile towards another voice, and the calibrated threshold comes from
@@ -216,7 +217,13 @@ def _scores(index: VoiceIndex, embedding: Embedding) -> tuple[NDArray[np.float32
     return cosines, best, score
 
 
-def decide(index: VoiceIndex, embedding: Embedding, thresholds: Thresholds) -> Decision:
+def decide(
+    index: VoiceIndex,
+    embedding: Embedding,
+    thresholds: Thresholds,
+    speech_seconds: float | None = None,
+) -> Decision:
+    """The decision for one utterance (`speech_seconds` of speech; None counts as long)."""
     if not index.voices:
         return Decision(Reason.NO_PROFILES, None, None)
     cosines, best, score = _scores(index, embedding.astype(np.float32))
@@ -229,7 +236,7 @@ def decide(index: VoiceIndex, embedding: Embedding, thresholds: Thresholds) -> D
         threshold=(
             thresholds.self_echo
             if index.voices[best].profile["id"] == SELF_PROFILE_ID
-            else float(index.thresholds[best])
+            else thresholds.for_duration(float(index.thresholds[best]), speech_seconds)
         ),
         ready=bool(index.ready[best]),
     )
@@ -243,13 +250,7 @@ def decide(index: VoiceIndex, embedding: Embedding, thresholds: Thresholds) -> D
 def _person_reason(candidate: Candidate, margin: float | None, thresholds: Thresholds) -> Reason:
     if not candidate.ready:
         return Reason.INCOMPLETE_PROFILE
-    return _evidence_reason(candidate, margin, thresholds, candidate.threshold)
-
-
-def _evidence_reason(
-    candidate: Candidate, margin: float | None, thresholds: Thresholds, cosine_floor: float
-) -> Reason:
-    if candidate.cosine < cosine_floor:
+    if candidate.cosine < candidate.threshold:
         return Reason.BELOW_THRESHOLD
     if candidate.score < thresholds.score:
         return Reason.CLOSE_TO_OTHERS
@@ -259,7 +260,11 @@ def _evidence_reason(
 
 
 def adaptation_problem(
-    index: VoiceIndex, embedding: Embedding, profile_id: str, thresholds: Thresholds
+    index: VoiceIndex,
+    embedding: Embedding,
+    profile_id: str,
+    thresholds: Thresholds,
+    speech_seconds: float | None = None,
 ) -> str | None:
     """Why Kiwi must not add this sample to `profile_id` by itself, or None when it may."""
     position = index.position(profile_id)
@@ -267,7 +272,7 @@ def adaptation_problem(
         return None  # no voice yet: the sample starts the profile
     if profile_id == SELF_PROFILE_ID:
         return "Kiwi's own voice is only enrolled on purpose"
-    decision = decide(index, embedding, thresholds)
+    decision = decide(index, embedding, thresholds, speech_seconds)
     best = decision.best
     assert best is not None
     if best.profile["id"] != profile_id:
@@ -277,9 +282,14 @@ def adaptation_problem(
     if to_anchor < floor:
         return f"similarity {to_anchor:.3f} to the profile's enrolment is under {floor}"
     if best.ready:
-        reason = decision.reason
-    else:  # still being learned: every test but readiness, against the adaptation floor
-        reason = _evidence_reason(best, decision.margin, thresholds, floor)
-    if reason is not Reason.MATCH:
-        return f"the voice is not clearly this profile's ({reason})"
+        if decision.reason is not Reason.MATCH:
+            return f"the voice is not clearly this profile's ({decision.reason})"
+        return None
+    # A guest still being learned: close to it, and clearly closer to it than to anyone else
+    # in the household. (How close it sits to background voices does not matter here: they
+    # are nobody's, and a guest may well sound like one of them.)
+    if best.cosine < floor:
+        return f"similarity {best.cosine:.3f} to the profile is under {floor}"
+    if decision.margin is not None and decision.margin < thresholds.margin:
+        return f"the voice is as close to another profile ({Reason.AMBIGUOUS})"
     return None
