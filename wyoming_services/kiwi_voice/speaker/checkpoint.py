@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-_STORAGE_DTYPES = {
+_STORAGE_DTYPES: dict[str, np.dtype[Any]] = {
     "FloatStorage": np.dtype("<f4"),
     "DoubleStorage": np.dtype("<f8"),
     "HalfStorage": np.dtype("<f2"),

@@ -100,7 +100,8 @@ class VoiceEncoder:
         norm = float(np.linalg.norm(mean))
         if norm == 0:
             raise NoSpeech("the encoder found no voice in the audio")
-        return (mean / norm).astype(np.float32)
+        embedding: FloatArray = (mean / norm).astype(np.float32)
+        return embedding
 
     def prepare(self, samples: FloatArray) -> PreparedSpeech:
         """The speech in 16 kHz mono float audio, with the measurements `quality.py` judges."""

@@ -241,8 +241,8 @@ class ProfileStore:
                     ),
                 )
             else:
+                assert profile_id is not None
                 self._update_fields(profile_id, name=name, priority=priority)
-            assert profile_id is not None
             for embedding, length in zip(embeddings, seconds, strict=True):
                 self._db.execute(
                     "INSERT INTO samples (profile_id, embedding, seconds, created_at, "
