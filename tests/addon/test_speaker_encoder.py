@@ -41,7 +41,7 @@ def floats(path: Path) -> np.ndarray:
 
 @cache
 def clips() -> dict[str, np.ndarray]:
-    """Real voices of every source, short to long, plus one of 30 s."""
+    """Real voices of every source, short to long, plus all five librivox clips in one."""
     librivox = voice_clips("human:librivox")
     chosen = {
         "espeak m3": floats(espeak_wav(TEST_SENTENCES[0], "en-us+m3")),
@@ -53,9 +53,9 @@ def clips() -> dict[str, np.ndarray]:
         "human cards (1.1 s)": floats(sorted(voice_clips("human:cards").test)[0]),
         "human raw": floats(voice_clips("human:raw").test[0]),
     }
-    chosen["30 s of three readers"] = np.concatenate(
+    chosen["25 s, five recordings of one reader"] = np.concatenate(
         [floats(p) for p in (*librivox.enrol, *librivox.test)]
-    )[: 30 * 16000]
+    )
     return chosen
 
 
@@ -80,7 +80,7 @@ NAMES = (
     "human librivox",
     "human cards (1.1 s)",
     "human raw",
-    "30 s of three readers",
+    "25 s, five recordings of one reader",
 )
 
 
