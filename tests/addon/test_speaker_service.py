@@ -301,3 +301,19 @@ async def test_missing_encoder_weights_keep_the_service_up(tmp_path: Path) -> No
             assert (await read_one(client)).data == {"profiles": []}  # profiles still answer
     finally:
         assert service.stop() == 0, service.log()
+
+
+async def test_fifteen_seconds_of_speech_in_one_clip_make_a_profile_ready(
+    speaker: ServiceProcess,
+) -> None:
+    """One long recording instead of three: it is cut into samples of 5 s or more."""
+    long_clip = b"".join(speech("en-us+m7", index) for index in range(4))  # ~18 s of speech
+    answer = await enroll(speaker.port, long_clip, name="Long talker")
+    assert answer["samples_added"] >= 3
+    assert (answer["ready"], answer["samples_needed"], answer["sample_count"]) == (
+        True,
+        0,
+        answer["samples_added"],
+    )
+    short = await enroll(speaker.port, speech("en-us+m7", 0), name="Short talker")
+    assert (short["samples_added"], short["ready"]) == (1, False)
