@@ -249,3 +249,20 @@ def test_the_add_on_runtime_needs_no_torch_or_librosa() -> None:
     closure = _requirements_closure(project["project"]["dependencies"])
     assert "onnxruntime" in closure
     assert not closure & set(FORBIDDEN), closure & set(FORBIDDEN)
+
+
+def test_kiwi_speaker_runs_from_the_runtime_dependencies_alone() -> None:
+    """scripts/check-speaker-runtime.sh: a fresh venv with only kiwi-voice's declared
+    dependencies (locked versions, from uv's cache) holds none of them, and its kiwi-speaker
+    enrols and names a voice."""
+    result = subprocess.run(
+        ["bash", "scripts/check-speaker-runtime.sh"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "none of torch librosa numba llvmlite resemblyzer" in result.stdout
+    assert "named Owner" in result.stdout
