@@ -296,15 +296,18 @@ async def test_the_hub_reports_a_set_aside_store_in_its_status(tmp_path: Path) -
     speaker_dir.mkdir()
     (speaker_dir / "speakers.db").write_bytes(b"garbage" * 500)
     service = start_speaker(speaker_dir)
-    hub = start_hub(tmp_path / "hub", speaker=service)
     try:
-        await describe_when_loaded(service.port)
-        request = urllib.request.Request(hub.base_url + "/api/status", headers=hub.auth_headers)
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: ASYNC210
-            status = json.load(answer)
-        [problem] = status["speaker_problems"]
-        assert "speakers.db.corrupt-" in problem
-        assert status["state"]  # the rest of the status is as always
+        hub = start_hub(tmp_path / "hub", speaker=service)
+        try:
+            await describe_when_loaded(service.port)
+            request = urllib.request.Request(hub.base_url + "/api/status", headers=hub.auth_headers)
+            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: ASYNC210
+                status = json.load(answer)
+            [problem] = status["speaker_problems"]
+            assert "speakers.db.corrupt-" in problem
+            assert status["state"]  # the rest of the status is as always
+        finally:
+            hub.stop()
     finally:
-        hub.stop()
+        assert service.stop() == 0, service.log()
     assert "Traceback" not in service.log()
