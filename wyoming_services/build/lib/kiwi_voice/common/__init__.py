@@ -1,1 +1,0 @@
-"""Code shared by the Wyoming services: audio conversion, model lookup and download, errors."""

@@ -1,1 +1,0 @@
-"""Kiwi speaker."""
