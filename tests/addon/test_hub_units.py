@@ -343,13 +343,18 @@ def test_active_soul_policy_and_persistence(store: Store, tmp_path: Path) -> Non
         active.switch("siren")
     assert active.model_of(active.switch("comedian")) == "claude-haiku-4-5"
     assert active.model_of(registry.get("default")) == DEFAULTS["llm_model"]
-    assert ActiveSoul(registry, settings, store, bus, "default").current().id == "comedian"
+    # Restarted with the same option: the run-time switch stays.
+    assert ActiveSoul(registry, settings, store, bus, "siren").current().id == "comedian"
+    # The option was changed since: it wins over the switch, then a switch wins again.
+    assert ActiveSoul(registry, settings, store, bus, "butler").current().id == "butler"
+    ActiveSoul(registry, settings, store, bus, "butler").switch("comedian")
+    assert ActiveSoul(registry, settings, store, bus, "butler").current().id == "comedian"
     settings.update({"allow_nsfw": True})
     active.switch("siren")
     settings.update({"allow_nsfw": False})
     assert active.current().id == "default"
     changed = [e.data["soul"] for e in bus.replay(0, bus.last_seq) if e.event == "SOUL_CHANGED"]
-    assert changed == ["comedian", "siren", "default"]
+    assert changed == ["comedian", "comedian", "siren", "default"]
 
 
 # ---- auth and options ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from enum import StrEnum
 
 from kiwi_voice.hub.errors import ServiceError
 from kiwi_voice.hub.homeassistant import HomeAssistantClient
-from kiwi_voice.hub.protocol import HomeAssistantCommandResponse
+from kiwi_voice.hub.protocol import LANGUAGE_NAMES, HomeAssistantCommandResponse
 from kiwi_voice.hub.souls import ActiveSoul
 
 from .claude import ChatMessage, ClaudeClient, ToolRunner
@@ -107,7 +107,7 @@ class Router:
                     return self._home_reply(home_answer)
         if self._claude is not None:
             tools = self._tools if allow_home_control else None
-            return self._claude_reply(self._claude, text, context_key, tools)
+            return self._claude_reply(self._claude, text, language, context_key, tools)
         if home_answer is not None:
             return self._home_reply(home_answer)
         if not allow_home_control:
@@ -122,14 +122,19 @@ class Router:
         )
 
     def _claude_reply(
-        self, claude: ClaudeClient, text: str, context_key: str, tools: ToolRunner | None
+        self,
+        claude: ClaudeClient,
+        text: str,
+        language: str,
+        context_key: str,
+        tools: ToolRunner | None,
     ) -> Reply:
         soul = self._souls.current()
         model = self._souls.model_of(soul)
         messages = [*self._contexts.history(context_key), ChatMessage("user", text)]
         deltas = claude.stream_reply(
             model=model,
-            system=soul.system_prompt,
+            system=f"{soul.system_prompt}\n\n{language_instruction(language)}",
             messages=messages,
             tools=tools,
         )
@@ -137,3 +142,13 @@ class Router:
 
     def remember(self, context_key: str, user_text: str, reply: Reply) -> None:
         self._contexts.record(context_key, user_text, reply.text)
+
+
+def language_instruction(language: str) -> str:
+    """What tells Claude the language to answer in (Kiwi speaks its answer with a voice of it)."""
+    code = language.replace("-", "_").split("_")[0].lower()
+    name = LANGUAGE_NAMES.get(code, code)
+    return (
+        f"Kiwi's language is {name} ({code}): answer in {name}, whatever language the request "
+        "is in, unless the user asks for another language."
+    )
