@@ -28,7 +28,7 @@ from kiwi_voice.hub.event_payloads import (
     tts_started,
 )
 from kiwi_voice.hub.events import EventBus
-from kiwi_voice.hub.routing.router import Reply, Route, Router
+from kiwi_voice.hub.routing.router import NoRouteError, Reply, Route, Router
 from kiwi_voice.hub.settings import SettingsStore
 from kiwi_voice.hub.souls import ActiveSoul
 from kiwi_voice.hub.speakers import PcmAudio, SpeakerIdentifier
@@ -364,8 +364,12 @@ class TurnRunner:
         if err.service == "tts" or turn.apologizing:
             return  # Kiwi cannot speak: the error frame is the apology
         turn.apologizing = True
+        if isinstance(err, NoRouteError):  # it says what to set up
+            apology = err.spoken
+        else:
+            apology = _APOLOGIES.get(err.service, _APOLOGIES["hub"])
         try:
-            await self._say(turn, _APOLOGIES.get(err.service, _APOLOGIES["hub"]), "apology")
+            await self._say(turn, apology, "apology")
         except ServiceError as second:
             self._report(turn, second)
             await turn.sink.send_frame(frames.turn_error(second.code, second.message, turn.turn_id))

@@ -61,9 +61,21 @@ async def _once(text: str) -> AsyncIterator[str]:
     yield text
 
 
+HOW_TO_CONNECT_HOME_ASSISTANT = (
+    "connect Home Assistant (the homeassistant_url setting or KIWI_HA_URL, with a long-lived "
+    "access token in KIWI_HA_TOKEN; the add-on does this by itself)"
+)
+HOW_TO_ADD_CLAUDE = (
+    "give Claude an API key (ANTHROPIC_API_KEY, or the add-on option anthropic_api_key)"
+)
+
+
 class NoRouteError(ServiceError):
-    def __init__(self, detail: str) -> None:
+    """Nothing may or can answer this request; `spoken` is what Kiwi says instead."""
+
+    def __init__(self, detail: str, spoken: str) -> None:
         super().__init__("hub", "no_route", detail)
+        self.spoken = spoken
 
 
 class Router:
@@ -110,9 +122,29 @@ class Router:
             return self._claude_reply(self._claude, text, language, context_key, tools)
         if home_answer is not None:
             return self._home_reply(home_answer)
+        raise self._no_route(allow_home_control)
+
+    def _no_route(self, allow_home_control: bool) -> NoRouteError:
+        """Why nothing answered, and what to set up so that something will."""
         if not allow_home_control:
-            raise NoRouteError("only chat is allowed for this speaker and Claude is not configured")
-        raise NoRouteError("neither Home Assistant nor Claude could answer")
+            return NoRouteError(
+                f"only chat is allowed for this speaker and Claude is not configured: "
+                f"{HOW_TO_ADD_CLAUDE}",
+                "Sorry, I may only chat with you, and I have no language model to chat with "
+                "yet. The owner can give me an Anthropic API key for Claude.",
+            )
+        if self._homeassistant.target() is None:
+            return NoRouteError(
+                f"nothing is set up to answer: {HOW_TO_CONNECT_HOME_ASSISTANT}, "
+                f"or {HOW_TO_ADD_CLAUDE}",
+                "I heard you, but nothing is set up to answer yet. Connect me to Home "
+                "Assistant, or give me an Anthropic API key for Claude.",
+            )
+        return NoRouteError(
+            f"Home Assistant did not answer and Claude is not configured: {HOW_TO_ADD_CLAUDE} "
+            "for an answer when Home Assistant cannot give one",
+            "Sorry, Home Assistant did not answer.",
+        )
 
     def _home_reply(self, answer: HomeAssistantCommandResponse) -> Reply:
         return Reply(
