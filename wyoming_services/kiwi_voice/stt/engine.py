@@ -193,14 +193,12 @@ class WhisperEngine:
                 )
             except (RuntimeError, ValueError, OSError) as err:
                 raise ServiceError(
-                    ErrorCode.ENGINE_FAILED,
-                    f"could not load whisper model from {path} on {self.settings.device}: {err}",
+                    ErrorCode.ENGINE_FAILED, f"could not load whisper model from {path}: {err}"
                 ) from err
             _LOGGER.info(
-                "Loaded whisper model %s from %s on %s in %.2f s",
+                "Loaded whisper model %s from %s in %.2f s",
                 self.settings.model,
                 path,
-                self.settings.device,
                 time.monotonic() - started,
             )
 
