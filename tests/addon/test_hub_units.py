@@ -275,14 +275,14 @@ def test_settings_layers_env_over_defaults_and_changes_over_env(store: Store) ->
         "KIWI_LANGUAGE": "ru",
         "KIWI_ANTHROPIC_MODEL": "claude-opus-4-1",
         "KIWI_ALLOW_NSFW": "maybe",
-        "KIWI_WAKE_THRESHOLD": "0.7",
+        "KIWI_VAD_SILENCE_SECONDS": "0.7",
         "KIWI_HA_URL": "http://supervisor/core",
     }
     defaults = defaults_from_environ(env)
     assert defaults["language"] == "ru"
     assert defaults["llm_model"] == "claude-opus-4-1"
     assert defaults["allow_nsfw"] is False  # "maybe" is not a boolean: ignored, not fatal
-    assert defaults["wake_word_threshold"] == 0.7
+    assert defaults["vad_silence_seconds"] == 0.7
     settings = SettingsStore(store, defaults)
     changes: list[dict[str, Any]] = []
     settings.on_change(changes.append)
@@ -293,7 +293,7 @@ def test_settings_layers_env_over_defaults_and_changes_over_env(store: Store) ->
     assert settings.update({"language": None}) == {"language": "ru"}  # back to the env layer
     assert changes == [{"language": "de"}, {"language": "ru"}]
     with pytest.raises(vol.Invalid):
-        settings.update({"language": "de", "wake_word_threshold": 5})
+        settings.update({"language": "de", "vad_silence_seconds": 50})
     assert settings.get("language") == "ru"  # all or nothing
 
 

@@ -131,7 +131,6 @@ class Settings(TypedDict):
         Literal["auto", "openwakeword", "text"],
         Doc("auto: openwakeword when kiwi-wake has a model for wake_word, else text"),
     ]
-    wake_word_threshold: Annotated[float, Range(0.05, 0.95)]
     allow_nsfw: Annotated[bool, Doc("Owner's consent to switch to souls marked nsfw")]
     llm_model: Annotated[str, Length(1, 128), Doc("Claude model of souls that name none")]
     guest_policy: Literal["allow", "approve", "deny"]

@@ -3,7 +3,7 @@
 Layers, lowest first:
 1. `DEFAULTS` below;
 2. environment variables `KIWI_<FIELD>` (the launcher passes the add-on's options this way) and a
-   few aliases (`KIWI_ANTHROPIC_MODEL`, `KIWI_HA_URL`, `KIWI_WAKE_THRESHOLD`);
+   few aliases (`KIWI_ANTHROPIC_MODEL`, `KIWI_HA_URL`);
 3. changes made through the API (PATCH /api/config, POST /api/language), persisted in kiwi.db.
    Patching a field to null removes the change and the field falls back to layers 1-2.
 
@@ -39,7 +39,6 @@ DEFAULTS: Settings = {
     "stt_device": "cpu",
     "wake_word": "kiwi",
     "wake_word_engine": "auto",
-    "wake_word_threshold": 0.5,
     "allow_nsfw": False,
     "llm_model": "claude-sonnet-4-5",
     "guest_policy": "approve",
@@ -60,7 +59,6 @@ DEFAULTS: Settings = {
 ENV_ALIASES = {
     "KIWI_ANTHROPIC_MODEL": "llm_model",
     "KIWI_HA_URL": "homeassistant_url",
-    "KIWI_WAKE_THRESHOLD": "wake_word_threshold",
 }
 FIELDS = field_names(Settings)
 _VALIDATE_PATCH = validator(Settings, partial=True, nullable=True)
