@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from kiwi_voice.hub.errors import ServiceError
-from kiwi_voice.hub.homeassistant import HomeAssistantClient
+from kiwi_voice.hub.homeassistant import CommandRefused, HomeAssistantClient
 from kiwi_voice.hub.protocol import LANGUAGE_NAMES, HomeAssistantCommandResponse
 from kiwi_voice.hub.souls import ActiveSoul
 
@@ -34,6 +34,7 @@ HANDLED_BY_HOME_ASSISTANT = frozenset({"action_done", "query_answer"})
 class Route(StrEnum):
     HOMEASSISTANT = "homeassistant"
     CLAUDE = "claude"
+    REFUSAL = "refusal"  # Kiwi itself: the command needs the owner's approval and has none
 
 
 @dataclass
@@ -112,6 +113,8 @@ class Router:
         if allow_home_control and self._homeassistant.target() is not None:
             try:
                 home_answer = await self._homeassistant.process(text, language)
+            except CommandRefused as refused:  # held back for the owner: nobody else may do it
+                return Reply(route=Route.REFUSAL, deltas=_once(refused.spoken))
             except ServiceError as err:
                 report_error(err)
             else:

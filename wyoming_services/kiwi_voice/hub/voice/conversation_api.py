@@ -46,7 +46,10 @@ class ConversationResponse(TypedDict):
 
     response: str
     conversation_id: str
-    route: Literal["homeassistant", "claude"]
+    route: Annotated[
+        Literal["homeassistant", "claude", "refusal"],
+        Doc("refusal: Kiwi itself (the command needs the owner's approval)"),
+    ]
     model: Annotated[str | None, Doc("The Claude model, when Claude answered")]
     response_type: Annotated[str | None, Doc("Home Assistant's response_type, when it answered")]
 
@@ -60,7 +63,7 @@ class ConversationDone(TypedDict):
     type: Literal["done"]
     response: str
     conversation_id: str
-    route: Literal["homeassistant", "claude"]
+    route: Literal["homeassistant", "claude", "refusal"]
     model: str | None
     response_type: str | None
 
