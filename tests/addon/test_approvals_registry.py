@@ -21,16 +21,15 @@ from kiwi_voice.hub.approvals.ha_actions import (
 )
 from kiwi_voice.hub.approvals.home_guard import HomeGuard
 from kiwi_voice.hub.approvals.home_state import HomeStateReader
-from kiwi_voice.hub.approvals.model import ServiceCall
-from kiwi_voice.hub.approvals.sensitivity import judge
-from kiwi_voice.hub.approvals.targets import Resolution, TargetResolver, Touch
-from kiwi_voice.hub.approvals.model import REQUEST_ID_PATTERN, Approval, new_request_id
+from kiwi_voice.hub.approvals.model import REQUEST_ID_PATTERN, Approval, ServiceCall, new_request_id
 from kiwi_voice.hub.approvals.registry import (
     KEEP_DECIDED_SECONDS,
     AlreadyResolved,
     ApprovalRegistry,
     UnknownApproval,
 )
+from kiwi_voice.hub.approvals.sensitivity import judge
+from kiwi_voice.hub.approvals.targets import Resolution, TargetResolver, Touch
 from kiwi_voice.hub.approvals.tools import TOOL_NAME, HomeAssistantTools
 from kiwi_voice.hub.events import EventBus, PublishedEvent
 from kiwi_voice.hub.homeassistant import HomeAssistantClient

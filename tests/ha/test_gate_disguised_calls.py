@@ -64,7 +64,8 @@ def home_config(device_id: str) -> dict[str, Any]:
             {"action": "cover.open_cover", "target": {"entity_id": GARAGE}}]},
         "leave_home": {"alias": "Leave home", "sequence": [{"choose": [{
             "conditions": [{"condition": "state", "entity_id": LIGHT, "state": "on"}],
-            "sequence": [{"action": "script.turn_on", "target": {"entity_id": "script.open_garage"}}],
+            "sequence": [
+                {"action": "script.turn_on", "target": {"entity_id": "script.open_garage"}}],
         }], "default": [flip(LIGHT, True)]}]},
         "unlock_if": {"alias": "Unlock if dark", "sequence": [{
             "if": [{"condition": "state", "entity_id": LIGHT, "state": "off"}],
@@ -76,11 +77,12 @@ def home_config(device_id: str) -> dict[str, Any]:
         ]}]},
         "templated": {"alias": "Templated", "sequence": [
             {"action": "{{ 'cover.open_cover' }}", "target": {"entity_id": GARAGE}}]},
-        "scene_shorthand": {"alias": "Scene shorthand", "sequence": [{"scene": "scene.garage_open"}]},
+        "scene_shorthand": {"alias": "Scene shorthand",
+                            "sequence": [{"scene": "scene.garage_open"}]},
         "labelled": {"alias": "Labelled", "sequence": [
             {"action": "homeassistant.turn_on", "target": {"label_id": "security"}}]},
-        "repeat_unlock": {"alias": "Repeat unlock", "sequence": [{"repeat": {"count": 1, "sequence": [
-            {"action": "lock.unlock", "data": {"entity_id": DOOR}}]}}]},
+        "repeat_unlock": {"alias": "Repeat unlock", "sequence": [{"repeat": {
+            "count": 1, "sequence": [{"action": "lock.unlock", "data": {"entity_id": DOOR}}]}}]},
     }  # fmt: skip
     automations = [
         {"id": "garage_helper", "alias": "Garage helper",
@@ -105,6 +107,9 @@ def rows(device_id: str) -> list[Row]:
     def tool(name: str, domain: str, service: str, **fields: Any) -> Row:
         return Row(name, {"domain": domain, "service": service, **fields})
 
+    def say(name: str, text: str) -> Row:  # conversation.process through Claude's tool
+        return tool(name, "conversation", "process", data={"text": text})
+
     return [
         tool("plain cover", "cover", "open_cover", entity_id=GARAGE),
         tool("plain lock", "lock", "unlock", entity_id=DOOR),
@@ -125,21 +130,24 @@ def rows(device_id: str) -> list[Row]:
         tool("every cover", "cover", "open_cover", entity_id="all"),
         tool("script.turn_on", "script", "turn_on", entity_id="script.open_garage"),
         tool("the script's own service", "script", "open_garage"),
-        tool("script via homeassistant", "homeassistant", "turn_on", entity_id="script.open_garage"),
+        tool("script via homeassistant", "homeassistant", "turn_on",
+             entity_id="script.open_garage"),
         tool("script in a choose", "script", "turn_on", entity_id="script.leave_home"),
         tool("script with if/then on a device", "script", "turn_on", entity_id="script.unlock_if"),
-        tool("script with parallel by area", "script", "turn_on", entity_id="script.parallel_garage"),
+        tool("script with parallel by area", "script", "turn_on",
+             entity_id="script.parallel_garage"),
         tool("script with a templated action", "script", "turn_on", entity_id="script.templated"),
         tool("script with a scene", "script", "toggle", entity_id="script.scene_shorthand"),
         tool("script by label", "script", "turn_on", entity_id="script.labelled"),
-        tool("script with repeat", "script", "turn_on", target={"entity_id": "script.repeat_unlock"}),
+        tool("script with repeat", "script", "turn_on",
+             target={"entity_id": "script.repeat_unlock"}),
         tool("scene.turn_on", "scene", "turn_on", entity_id="scene.garage_open"),
         tool("scene via homeassistant", "homeassistant", "turn_on", entity_id="scene.garage_open"),
         tool("scene.apply", "scene", "apply", data={"entities": {GARAGE: "open"}}),
         tool("automation.trigger", "automation", "trigger", entity_id="automation.garage_helper"),
-        tool("conversation.process", "conversation", "process", data={"text": "open the garage door"}),
-        tool("conversation.process unlock", "conversation", "process", data={"text": "unlock the front door"}),
-        tool("conversation.process sentence trigger", "conversation", "process", data={"text": "let the car in"}),
+        say("conversation.process", "open the garage door"),
+        say("conversation.process unlock", "unlock the front door"),
+        say("conversation.process sentence trigger", "let the car in"),
         Row("agent: open the garage door", text="open the garage door"),
         Row("agent: unlock the front door", text="unlock the front door"),
         Row("agent: a script by name", text="turn on open garage"),
@@ -228,7 +236,7 @@ async def build_home(hass: HomeAssistant) -> str:
     return device.id
 
 
-async def test_no_disguised_call_passes_unapproved(
+async def test_no_disguised_call_passes_unapproved(  # noqa: PLR0917 (fixtures)
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     hass_access_token: str,
