@@ -15,7 +15,8 @@ from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from .wyoming_client import ServiceError, ServiceUnavailable, tcp_client
+from .errors import service_refused
+from .wyoming_client import ServiceUnavailable, tcp_client
 
 SERVICE = "tts"
 SYNTHESIS_FIELD = "synthesis"  # kiwi-tts's addition to `synthesize`: per-request piper scales
@@ -105,7 +106,7 @@ class TtsClient:
                     raise ServiceUnavailable(SERVICE, "the TTS service hung up mid-answer")
                 if Error.is_type(event.type):
                     error = Error.from_event(event)
-                    raise ServiceError(SERVICE, error.code or "tts_failed", error.text)
+                    raise service_refused(SERVICE, error.code or "tts_failed", error.text)
                 if AudioStart.is_type(event.type):
                     started = True
                 elif AudioChunk.is_type(event.type) and started:

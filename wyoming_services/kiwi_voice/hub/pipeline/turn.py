@@ -348,7 +348,7 @@ class TurnRunner:
         _LOGGER.warning(
             "Turn %s: %s failed: %s (%s)", turn.turn_id, err.service, err.message, err.code
         )
-        payload = error(err.message, err.service, err.code, turn.turn_id)
+        payload = error(err.message, err.service, err.code, turn.turn_id, err.setting)
         self._s.bus.publish(EventType.ERROR, payload, err.service)
 
     async def _failed(self, turn: Turn, err: ServiceError) -> None:

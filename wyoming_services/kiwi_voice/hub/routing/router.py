@@ -5,8 +5,9 @@
    state), its answer is the reply.
 2. Otherwise Claude (when an API key is set) with the active soul's prompt and model, and
    the speaker's conversation so far. The reply streams.
-3. Without Claude, Home Assistant's answer is the reply whatever it was ("Sorry, I couldn't
-   understand that" included).
+3. Without Claude, Home Assistant's answer is the reply whatever it was, and when HA could not
+   handle it (an open question), the reply adds that open questions need an Anthropic API key
+   (an ERROR `llm_not_configured` with `setting: anthropic_api_key` says so too).
 
 A Home Assistant failure is reported (ERROR, source homeassistant) and routing goes on; when
 nothing can answer, `route` raises a `ServiceError` the caller turns into an apology.
@@ -71,11 +72,17 @@ HOW_TO_ADD_CLAUDE = (
 )
 
 
+NEEDS_CLAUDE = (
+    "I can only control your home: open questions need an Anthropic API key, which the owner "
+    "can add (the anthropic_api_key option)."
+)
+
+
 class NoRouteError(ServiceError):
     """Nothing may or can answer this request; `spoken` is what Kiwi says instead."""
 
-    def __init__(self, detail: str, spoken: str) -> None:
-        super().__init__("hub", "no_route", detail)
+    def __init__(self, detail: str, spoken: str, setting: str) -> None:
+        super().__init__("hub", "no_route", detail, setting)
         self.spoken = spoken
 
 
@@ -124,7 +131,16 @@ class Router:
             tools = self._tools if allow_home_control else None
             return self._claude_reply(self._claude, text, language, context_key, tools)
         if home_answer is not None:
-            return self._home_reply(home_answer)
+            report_error(
+                ServiceError(
+                    "llm",
+                    "llm_not_configured",
+                    f"Home Assistant could not handle {text!r} and Claude is not configured: "
+                    f"{HOW_TO_ADD_CLAUDE} for open questions",
+                    "anthropic_api_key",
+                )
+            )
+            return self._home_reply(home_answer, hint=NEEDS_CLAUDE)
         raise self._no_route(allow_home_control)
 
     def _no_route(self, allow_home_control: bool) -> NoRouteError:
@@ -135,6 +151,7 @@ class Router:
                 f"{HOW_TO_ADD_CLAUDE}",
                 "Sorry, I may only chat with you, and I have no language model to chat with "
                 "yet. The owner can give me an Anthropic API key for Claude.",
+                "anthropic_api_key",
             )
         if self._homeassistant.target() is None:
             return NoRouteError(
@@ -142,18 +159,21 @@ class Router:
                 f"or {HOW_TO_ADD_CLAUDE}",
                 "I heard you, but nothing is set up to answer yet. Connect me to Home "
                 "Assistant, or give me an Anthropic API key for Claude.",
+                "homeassistant_token",
             )
         return NoRouteError(
             f"Home Assistant did not answer and Claude is not configured: {HOW_TO_ADD_CLAUDE} "
             "for an answer when Home Assistant cannot give one",
             "Sorry, Home Assistant did not answer.",
+            "anthropic_api_key",
         )
 
-    def _home_reply(self, answer: HomeAssistantCommandResponse) -> Reply:
+    def _home_reply(self, answer: HomeAssistantCommandResponse, hint: str = "") -> Reply:
+        text = answer["response"]
+        if hint:
+            text = f"{text.rstrip(' .!')}. {hint}" if text.strip() else hint
         return Reply(
-            route=Route.HOMEASSISTANT,
-            deltas=_once(answer["response"]),
-            response_type=answer["response_type"],
+            route=Route.HOMEASSISTANT, deltas=_once(text), response_type=answer["response_type"]
         )
 
     def _claude_reply(

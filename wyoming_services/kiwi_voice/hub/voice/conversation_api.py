@@ -79,7 +79,8 @@ ConversationStreamFrame = ConversationDelta | ConversationDone | ConversationStr
 
 def _report(call: Call, err: ServiceError) -> None:
     _LOGGER.warning("Conversation: %s failed: %s (%s)", err.service, err.message, err.code)
-    call.ctx.bus.publish(EventType.ERROR, error(err.message, err.service, err.code), err.service)
+    payload = error(err.message, err.service, err.code, setting=err.setting)
+    call.ctx.bus.publish(EventType.ERROR, payload, err.service)
 
 
 def _api_error(err: ServiceError) -> ApiError:
