@@ -115,6 +115,7 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
             self.client.souls(),
             self._async_fetch_speakers(),
         )
+        self.issues.check_config(config)
         return build_snapshot(
             status=status,
             config=config,
@@ -198,6 +199,7 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
             for event_callback in list(self._event_callbacks):
                 event_callback(event, data)
         self.issues.track_models(event)
+        self.issues.track_settings(event)
         if self.data is not None:
             self.async_set_updated_data(apply_event(self.data, event, replayed=replayed))
 
