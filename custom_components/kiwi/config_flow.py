@@ -117,16 +117,13 @@ class KiwiConfigFlow(ConfigFlow, domain=DOMAIN):
         """The Kiwi add-on announced its hub (host, port and token) through the Supervisor."""
         config = discovery_info.config
         try:
-            data = {
-                CONF_HOST: str(config["host"]),
-                CONF_PORT: int(config["port"]),
-                CONF_TOKEN: str(config["token"]),
-            }
+            host, port, token = str(config["host"]), int(config["port"]), str(config["token"])
         except (KeyError, TypeError, ValueError):
             return self.async_abort(reason="invalid_discovery_info")
+        data: dict[str, Any] = {CONF_HOST: host, CONF_PORT: port, CONF_TOKEN: token}
         instance_id = config.get("instance_id")
         if not isinstance(instance_id, str) or not instance_id:
-            instance_id = await self._async_instance_id(data[CONF_HOST], data[CONF_PORT])
+            instance_id = await self._async_instance_id(host, port)
         # Without an answer from the hub, the discovery's id (the entry adopts the hub's at setup).
         await self.async_set_unique_id(instance_id or discovery_info.uuid)
         self._abort_if_unique_id_configured(updates=data)

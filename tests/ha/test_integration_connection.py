@@ -74,9 +74,10 @@ async def test_no_event_lost_across_a_restart(
 
     def record(event: Event[EventStateChangedData]) -> None:
         new_state = event.data["new_state"]
-        if event.data["entity_id"] == EVENTS and new_state is not None:
-            if event_type := new_state.attributes.get("event_type"):  # not unavailable and back
-                reported.append(event_type)
+        if event.data["entity_id"] != EVENTS or new_state is None:
+            return
+        if event_type := new_state.attributes.get("event_type"):  # not unavailable and back
+            reported.append(event_type)
 
     hass.bus.async_listen("state_changed", record)
 
