@@ -323,9 +323,8 @@ async def test_sensitive_tool_call_without_a_channel_is_not_run(world: World) ->
     arguments = {"domain": "lock", "service": "unlock", "entity_id": "lock.front_door"}
     outcome = await tools.run(TOOL_NAME, arguments)
     assert outcome.is_error
-    # Home Assistant cannot be asked what it touches: the owner would decide, and cannot be asked.
-    assert outcome.text.startswith("Not done: lock.unlock lock.front_door needs the owner's")
-    assert "cannot tell" in outcome.text
+    # Home Assistant cannot be reached: the call is not run, and nobody is asked about it.
+    assert outcome.text.startswith("Not done: Home Assistant cannot be reached")
     assert (await tools.run("delete_everything", {})).is_error
     assert (await tools.run(TOOL_NAME, {"domain": "lock"})).is_error
     assert world.payloads("EXEC_APPROVAL_REQUESTED") == []

@@ -18,7 +18,6 @@ German one; the fake Claude records what it is asked. Through the hub's API:
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.hub_process import HubProcess, start_hub
 from tests.support.offline_models import PIPER_VOICE_NAME, WHISPER_MODEL_NAME, piper_voice_path
 from tests.support.speech import espeak_wav
+from tests.support.waiting import until_async
 from tests.support.wyoming_process import ServiceProcess, start_service
 
 pytestmark = pytest.mark.timeout(180)
@@ -93,16 +93,12 @@ class World:
         seq = await self.seq()
         status, body = await self.call("POST", "/api/tts/test", {"text": text})
         assert status == 200, body
-        for _ in range(200):
-            finished = [e for e in await self.events_since(seq) if e["event"] == "TTS_FINISHED"]
-            if finished:
-                return float(finished[0]["data"]["audio_seconds"])
-            await _pause()
-        raise AssertionError("TTS_FINISHED never came")
 
+        async def finished() -> list[dict[str, Any]]:
+            return [e for e in await self.events_since(seq) if e["event"] == "TTS_FINISHED"]
 
-async def _pause() -> None:
-    await asyncio.sleep(0.05)
+        [done] = await until_async(finished, "TTS_FINISHED")
+        return float(done["data"]["audio_seconds"])
 
 
 def voices_dir(folder: Path) -> Path:

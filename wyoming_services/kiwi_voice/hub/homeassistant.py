@@ -12,6 +12,7 @@ turn, POST /api/conversation, POST /api/homeassistant/command, an approved guest
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
@@ -158,7 +159,10 @@ class HomeAssistantClient:
         path = "/websocket" if target.mode == "supervisor" else "/api/websocket"
         url = target.base_url.replace("http", "ws", 1) + path
         try:
-            socket = await self._http().ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=3))
+            async with asyncio.timeout(_WEBSOCKET_TIMEOUT_SECONDS):
+                socket = await self._http().ws_connect(
+                    url, timeout=aiohttp.ClientWSTimeout(ws_close=3)
+                )
         except (TimeoutError, aiohttp.ClientError, ValueError) as err:
             raise ServiceUnavailable(
                 SERVICE, f"cannot reach Home Assistant's WebSocket: {err}"

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kiwi_voice.hub.errors import ServiceUnavailable
 from kiwi_voice.hub.homeassistant import CommandRefused
 from kiwi_voice.hub.settings import SettingsStore
 
@@ -39,7 +40,8 @@ class Decision:
     allowed: bool
     judgement: Judgement
     refusal: str = ""  # why not (for Claude's tool result and for Kiwi to say)
-    code: str = ""  # approval_unavailable, approval_denied, approval_expired
+    code: str = ""  # approval_unavailable, approval_denied, approval_expired, homeassistant_...
+    unreachable: ServiceUnavailable | None = None  # Home Assistant could not be reached
 
 
 class HomeGuard:
@@ -70,13 +72,21 @@ class HomeGuard:
                 del self._approved_commands[command]
         return _normal(text) in self._approved_commands
 
-    async def judge(self, call: ServiceCall) -> Judgement:
-        resolution = await self._resolver.resolve(call)
-        return judge(resolution, str(self._settings.get("sensitive_actions")))
-
     async def decide(self, call: ServiceCall, command: str | None = None) -> Decision:
-        """Whether `call` may run: at once, or after the owner approved it (waits for that)."""
-        judgement = await self.judge(call)
+        """Whether `call` may run: at once, or after the owner approved it (waits for that).
+
+        Home Assistant out of reach: not run (it could not run anyway), and the owner is not
+        asked about a call that cannot be followed for now."""
+        resolution = await self._resolver.resolve(call)
+        judgement = judge(resolution, str(self._settings.get("sensitive_actions")))
+        if resolution.unreachable is not None:
+            return Decision(
+                False,
+                judgement,
+                f"Not done: Home Assistant cannot be reached ({resolution.unreachable.message}).",
+                "homeassistant_unavailable",
+                unreachable=resolution.unreachable,
+            )
         if not judgement.sensitive:
             return Decision(True, judgement)
         what = command or call.describe()
@@ -114,6 +124,8 @@ class HomeGuard:
             domain="conversation", service="process", data={"text": text, "language": language}
         )
         decision = await self.decide(call, command=f"“{text}” (Home Assistant's agent)")
+        if decision.unreachable is not None:
+            raise decision.unreachable  # as sending the command would have failed
         if not decision.allowed:
             raise CommandRefused(decision.code, decision.refusal, _spoken(decision))
 

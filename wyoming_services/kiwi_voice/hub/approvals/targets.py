@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from kiwi_voice.hub.errors import ServiceError
+from kiwi_voice.hub.errors import ServiceError, ServiceUnavailable
 from kiwi_voice.hub.homeassistant import HomeAssistantClient, HomeAssistantSocket
 
 from .ha_actions import InvalidServiceCall, service_call
@@ -74,6 +74,8 @@ class Resolution:
     touches: list[Touch] = field(default_factory=list)
     services: list[str] = field(default_factory=list)  # every domain.service the call runs
     unknown: list[str] = field(default_factory=list)  # what could not be followed
+    # Home Assistant could not be reached at all: the call could not run either.
+    unreachable: ServiceUnavailable | None = None
 
 
 class TargetResolver:
@@ -92,6 +94,7 @@ class TargetResolver:
             return Resolution(
                 services=[call.name],
                 unknown=[f"Home Assistant could not be asked what it touches ({err.message})"],
+                unreachable=err if isinstance(err, ServiceUnavailable) else None,
             )
 
 
