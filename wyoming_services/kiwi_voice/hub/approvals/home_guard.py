@@ -27,7 +27,7 @@ from kiwi_voice.hub.settings import SettingsStore
 from .gate import OwnerApprovalGate
 from .model import Approval, ServiceCall
 from .registry import ApprovalRegistry
-from .sensitivity import Judgement, judge
+from .sensitivity import Judgement, judge, patterns_of
 from .targets import TargetResolver
 
 _LOGGER = logging.getLogger(__name__)
@@ -76,9 +76,13 @@ class HomeGuard:
         """Whether `call` may run: at once, or after the owner approved it (waits for that).
 
         Home Assistant out of reach: not run (it could not run anyway), and the owner is not
-        asked about a call that cannot be followed for now."""
+        asked about a call that cannot be followed for now. With no `sensitive_actions` at all,
+        nothing needs approval and nothing is resolved."""
+        setting = str(self._settings.get("sensitive_actions"))
+        if not patterns_of(setting):
+            return Decision(True, Judgement(False, ()))
         resolution = await self._resolver.resolve(call)
-        judgement = judge(resolution, str(self._settings.get("sensitive_actions")))
+        judgement = judge(resolution, setting)
         if resolution.unreachable is not None:
             return Decision(
                 False,
