@@ -328,3 +328,4 @@ async def test_sensitive_tool_call_without_a_channel_is_not_run(world: World) ->
     assert (await tools.run("delete_everything", {})).is_error
     assert (await tools.run(TOOL_NAME, {"domain": "lock"})).is_error
     assert world.payloads("EXEC_APPROVAL_REQUESTED") == []
+    await home.close()
