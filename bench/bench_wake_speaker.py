@@ -8,8 +8,7 @@ A level is sustained when every stream gets its `detection` no later than `LAG_L
 the audio of the wake word was sent. The server's CPU time during a level gives the cost of
 one stream, and from it the streams the machine's cores could carry.
 
-Speaker: `kiwi-speaker` identify round trips over TCP for 3 s clips (warm), p50/p95, and the
-encoder's own embedding time per 3 s clip in this process.
+The speaker half moved to bench_speaker.py.
 """
 
 from __future__ import annotations
@@ -43,7 +42,6 @@ LAG_LIMIT_S = 0.5
 LEVELS = (1, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 WOWW_VERSION = "1.8.2"  # the newest wyoming-openwakeword on PyPI when this was written
 WOWW_REQUIREMENTS = ("wyoming==1.2.0", "tflite-runtime==2.14.0", "numpy<2")
-IDENTIFY_ROUNDS = 30
 
 
 # -- a Wyoming client light enough to drive hundreds of streams from one loop ----------------
@@ -250,108 +248,6 @@ def _wyoming_openwakeword(python: Path, models: Path, log: Path) -> Iterator[tup
             process.wait()
 
 
-# -- speaker ----------------------------------------------------------------------------------
-
-
-def _three_seconds(voice: str, text: str) -> bytes:
-    pcm = espeak_pcm(text, voice=voice)
-    one_second = RATE * 2  # bytes of 16 kHz s16 mono: skip the clip's leading silence
-    clip = pcm[one_second : one_second + 3 * one_second]
-    assert len(clip) == 3 * one_second, f"{text!r} is shorter than 3 s"
-    return clip
-
-
-async def _identify_round_trips(
-    port: int, clips: list[bytes], rounds: int = IDENTIFY_ROUNDS
-) -> list[float]:
-    """Enrol two voices, then identify `rounds` clips; the wall time of each identify."""
-    from wyoming.audio import AudioChunk, AudioStart, AudioStop
-    from wyoming.client import AsyncTcpClient
-    from wyoming.event import Event
-
-    async def request(event: Event, pcm: bytes) -> tuple[str, float]:
-        async with AsyncTcpClient("127.0.0.1", port) as client:
-            started = time.perf_counter()
-            await client.write_event(event)
-            await client.write_event(AudioStart(RATE, 2, 1).event())
-            for offset in range(0, len(pcm), 3200):
-                await client.write_event(
-                    AudioChunk(RATE, 2, 1, pcm[offset : offset + 3200]).event()
-                )
-            await client.write_event(AudioStop().event())
-            answer = await client.read_event()
-            assert answer is not None
-            return answer.type, time.perf_counter() - started
-
-    for index, clip in enumerate(clips[:2]):  # two enrolled voices to match against
-        kind, _ = await request(Event("speaker-enroll", {"name": f"voice {index}"}), clip)
-        assert kind == "speaker-enrolled", kind
-    times = []
-    for round_index in range(rounds):
-        kind, seconds = await request(
-            Event("speaker-identify", {}), clips[round_index % len(clips)]
-        )
-        assert kind == "speaker-identified", kind
-        times.append(seconds)
-    return times
-
-
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(1000 * statistics.median(ordered), 1),
-        "p95_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1),
-    }
-
-
-def _bench_speaker(log_dir: Path) -> dict[str, Any]:
-    offline_models.configure_numba_cache()
-    texts = (
-        "please turn on the kitchen lights and set the heating to twenty degrees",
-        "what is the weather going to be like tomorrow morning in the city",
-    )
-    clips = [_three_seconds(v, t) for v in ("en-us+m3", "en-us+f2", "en-us+m7") for t in texts]
-
-    started = time.monotonic()
-    service = start_service(
-        "kiwi-speaker", ["--db", str(log_dir / "speakers.db")], log_dir / "kiwi-speaker.log"
-    )
-    try:
-        listening_s = time.monotonic() - started
-        asyncio.run(_identify_round_trips(service.port, clips, rounds=1))  # after warm-up
-        cpu_before = _cpu_seconds(service.process.pid)
-        times = asyncio.run(_identify_round_trips(service.port, clips))
-        server_cpu = _cpu_seconds(service.process.pid) - cpu_before
-        warm_line = next((ln for ln in service.log().splitlines() if "warm in" in ln), "")
-    finally:
-        service.stop()
-
-    import numpy as np
-
-    from kiwi_voice.speaker.encoder import VoiceEncoder, bundled_weights
-
-    weights = bundled_weights()
-    assert weights is not None
-    encoder = VoiceEncoder(weights)
-    encoder.warm_up()
-    floats = [np.frombuffer(c, dtype="<i2").astype(np.float32) / 32768 for c in clips]
-    wall_times, cpu_times = [], []
-    for index in range(IDENTIFY_ROUNDS):
-        wall, cpu = time.perf_counter(), time.thread_time()  # torch runs in this thread
-        encoder.embed(floats[index % len(floats)])
-        cpu_times.append(time.thread_time() - cpu)
-        wall_times.append(time.perf_counter() - wall)
-    requests = IDENTIFY_ROUNDS + 2  # two enrolments per round-trip run
-    return {
-        "identify_round_trip_3s_clip_wall": _percentiles(times),
-        "service_cpu_ms_per_request": round(1000 * server_cpu / requests, 1),
-        "embedding_3s_clip_in_process_wall": _percentiles(wall_times),
-        "embedding_3s_clip_in_process_cpu": _percentiles(cpu_times),
-        "service_listening_after_s": round(listening_s, 2),
-        "warm_up_log": warm_line.split(": ", 1)[-1],
-    }
-
-
 # -- entry point ------------------------------------------------------------------------------
 
 
@@ -396,4 +292,3 @@ def run(results: dict) -> None:
         if theirs:
             ours = section["kiwi_wake"]["max_sustained_streams"]
             section["sustained_streams_ratio_kiwi_over_woww"] = round(ours / theirs, 2)
-    section["speaker"] = _guarded(notes, "speaker", lambda: _bench_speaker(WORK_DIR))

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 SKIP_SECTIONS = {"machine", "started", "failures", "durations_s"}
+# Keys a section renders itself (not as rows of its metrics table).
+OWN_RENDERING = ("comparisons", "notes", "det")
 PROCESS_RSS_SECTION = "rss"
 SAME_WITHIN = 0.05  # ratios this close to 1 are "about the same"
 
@@ -58,9 +60,6 @@ DERIVED: tuple[tuple[str, str, str, str, str, bool], ...] = (
     ("wake_speaker", "kiwi_wake.max_sustained_streams",
      "wyoming_openwakeword.max_sustained_streams",
      "wake: live streams sustained", "wyoming-openwakeword", False),
-    ("wake_speaker", "speaker.identify_round_trip_3s_clip.p50",
-     "speaker.embedding_3s_clip_in_process.p50",
-     "speaker: identify a 3 s clip (p50)", "resemblyzer in process", True),
     ("pipeline", "first_audio_ms.sentence_streaming*", "first_audio_ms.whole_answer*",
      "first audio of a streamed answer (ms)", "the whole answer to TTS at once", True),
 )  # fmt: skip
@@ -214,6 +213,60 @@ def plot_metrics(section: str, rows: list[tuple[str, Any]], out_dir: Path) -> st
     return name
 
 
+def plot_det(section: str, curves: dict[str, list[dict[str, float]]], out_dir: Path) -> str:
+    """DET: false rejects of enrolled voices against false accepts of strangers, per rule."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    for (name, curve), style in zip(curves.items(), ("-o", "--", ":"), strict=False):
+        ax.plot(
+            [max(p["false_accept_pct"], 0.05) for p in curve],
+            [max(p["false_reject_pct"], 0.05) for p in curve],
+            style,
+            markersize=3,
+            label=name,
+        )
+    first = next(iter(curves.values()))
+    chosen = min(first, key=lambda p: abs(p["threshold"]))
+    ax.plot(
+        [max(chosen["false_accept_pct"], 0.05)],
+        [max(chosen["false_reject_pct"], 0.05)],
+        "r*",
+        markersize=12,
+        label="operating point",
+    )
+    ax.axvline(2, color="#999999", linewidth=0.8)
+    ax.axhline(2, color="#999999", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("false accepts: never-enrolled voices named (%)")
+    ax.set_ylabel("false rejects: enrolled voices not named as themselves (%)")
+    ax.set_title(f"{section}: DET (0 % drawn at 0.05 %; lines at the 2 % targets)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    name = f"{section}_det.png"
+    fig.savefig(out_dir / name, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return name
+
+
+def _det_lines(section: str, curves: Any, out_dir: Path) -> list[str]:
+    if not isinstance(curves, dict) or not curves:
+        return []
+    name, curve = next(iter(curves.items()))
+    lines = [
+        "",
+        f"DET of {name} (threshold: offset from the shipped operating point, 0):",
+        "",
+        "| threshold | false accepts (%) | false rejects (%) |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| {p['threshold']:+.3f} | {p['false_accept_pct']} | {p['false_reject_pct']} |"
+        for p in curve
+    ]
+    return [*lines, "", f"![{section} DET]({plot_det(section, curves, out_dir)})"]
+
+
 # ---- markdown ---------------------------------------------------------------------------------
 
 
@@ -289,7 +342,7 @@ def write_markdown(results: dict[str, Any], out_dir: Path) -> None:
         if section in SKIP_SECTIONS or not isinstance(value, dict):
             continue
         rows: list[tuple[str, Any]] = []
-        flatten("", {k: v for k, v in value.items() if k not in ("comparisons", "notes")}, rows)
+        flatten("", {k: v for k, v in value.items() if k not in OWN_RENDERING}, rows)
         seconds = results.get("durations_s", {}).get(section)
         lines += [f"## {section}" + (f" ({seconds:.0f} s)" if seconds else ""), ""]
         lines += [f"- {note}" for note in value.get("notes", [])]
@@ -299,6 +352,7 @@ def write_markdown(results: dict[str, Any], out_dir: Path) -> None:
         plot = plot_pairs(section, own, out_dir) if own else plot_metrics(section, rows, out_dir)
         if plot:
             lines += ["", f"![{section}]({plot})"]
+        lines += _det_lines(section, value.get("det"), out_dir)
         lines.append("")
     if results.get("failures"):
         lines += ["## failures", ""]

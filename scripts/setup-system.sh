@@ -23,7 +23,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif have sudo; then sudo "$@"; el
 if ! is_debian; then
   missing=()
   python313_ok || have python3.13 || missing+=("python3.13 (>= 3.13.2, with venv)")
-  for tool in gcc espeak-ng sox; do have "$tool" || missing+=("$tool"); done
+  for tool in gcc espeak-ng sox text2wave; do have "$tool" || missing+=("$tool"); done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "setup-system: not Debian, so nothing is installed automatically. Missing: ${missing[*]}" >&2
     exit 1
@@ -65,9 +65,24 @@ fi
 
 # gcc + libc6-dev: one HA pin (lru-dict) compiles. espeak-ng + sox: test speech.
 # pocketsphinx-testdata: real human speech. chromium: browser tests.
+# festival + festvox-*: recorded people's voices for the speaker-identification tests and the
+# background cohort (tests/support/voices.py, scripts/build_speaker_cohort.py).
+FESTIVAL_VOICES=/usr/share/festival/voices
 for pkg_tool in gcc:gcc libc6-dev:/usr/include/stdio.h espeak-ng:espeak-ng sox:sox \
     pocketsphinx-testdata:/usr/share/pocketsphinx/test/data \
-    chromium:chromium; do
+    chromium:chromium festival:text2wave \
+    festvox-kallpc16k:$FESTIVAL_VOICES/english/kal_diphone \
+    festvox-kdlpc16k:$FESTIVAL_VOICES/english/ked_diphone \
+    festvox-us-slt-hts:$FESTIVAL_VOICES/us/cmu_us_slt_arctic_hts \
+    festvox-ca-ona-hts:$FESTIVAL_VOICES/catalan/upc_ca_ona_hts \
+    festvox-czech-dita:$FESTIVAL_VOICES/czech/czech_dita \
+    festvox-czech-krb:$FESTIVAL_VOICES/czech/czech_krb \
+    festvox-czech-machac:$FESTIVAL_VOICES/czech/czech_machac \
+    festvox-czech-ph:$FESTIVAL_VOICES/czech/czech_ph \
+    festvox-suopuhe-mv:$FESTIVAL_VOICES/finnish/hy_fi_mv_diphone \
+    festvox-suopuhe-lj:$FESTIVAL_VOICES/finnish/suo_fi_lj_diphone \
+    festvox-italp16k:$FESTIVAL_VOICES/italian/lp_diphone \
+    festvox-itapc16k:$FESTIVAL_VOICES/italian/pc_diphone; do
   pkg=${pkg_tool%%:*}; probe=${pkg_tool#*:}
   if [[ $probe == /* ]]; then [ -e "$probe" ] || need_apt+=("$pkg"); else have "$probe" || need_apt+=("$pkg"); fi
 done

@@ -33,6 +33,7 @@ from tests.support.fake_telegram import FakeTelegram
 from tests.support.pipeline_stack import service_starters, start_services
 from tests.support.ports import free_port
 from tests.support.speech import espeak_wav, wav_pcm
+from tests.support.voices import ENROL_SENTENCES
 from tests.support.waiting import until
 from tests.support.wyoming_process import ServiceProcess
 
@@ -61,11 +62,15 @@ def services(
 
 
 async def _enroll(uri: str) -> None:
+    """Three samples per voice: kiwi-speaker names a voice once it has that much speech."""
     client = SpeakersClient(uri)
     for name, espeak_voice, priority in (("Olivia", OWNER_VOICE, 0), ("Gus", GUEST_VOICE, 2)):
-        text = "Hello Kiwi, this is my voice. I like sunny mornings and long walks in the park."
-        audio = PcmAudio(rate=16_000, width=2, channels=1, data=voice(text, espeak_voice))
-        await client.enroll(audio, name, priority, None)
+        profile_id = None
+        for text in ENROL_SENTENCES:
+            audio = PcmAudio(rate=16_000, width=2, channels=1, data=voice(text, espeak_voice))
+            enrolled = await client.enroll(audio, name, priority, profile_id)
+            profile_id = enrolled["id"]
+        assert enrolled["ready"]
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from tests.support.hub_process import HubProcess
 from tests.support.pipeline_client import AudioClient, EventLog, is_subsequence
 from tests.support.pipeline_stack import PipelineStack, stack_fixture
 from tests.support.speech import espeak_pcm, espeak_wav
+from tests.support.voices import ENROL_SENTENCES
 from tests.support.wyoming_process import ADDON_BIN
 
 pytestmark = pytest.mark.timeout(90)
@@ -195,15 +196,18 @@ async def test_a_blocked_speaker_is_ignored(hub: HubProcess) -> None:
     voice = "en-us+f2"
     async with aiohttp.ClientSession(headers=hub.auth_headers) as session:
         enroll = f"{hub.base_url}/api/speakers/enroll"
-        clip = espeak_wav("this is my voice, please remember how I sound", voice).read_bytes()
-        async with session.post(
-            enroll,
-            params={"name": "Mallory", "priority": "2"},
-            data=clip,
-            headers={"Content-Type": "audio/wav"},
-        ) as answer:
-            assert answer.status == 200, await answer.text()
-            profile = await answer.json()
+        params = {"name": "Mallory", "priority": "2"}
+        for sentence in ENROL_SENTENCES:  # a voice is named once it has three samples
+            async with session.post(
+                enroll,
+                params=params,
+                data=espeak_wav(sentence, voice).read_bytes(),
+                headers={"Content-Type": "audio/wav"},
+            ) as answer:
+                assert answer.status == 200, await answer.text()
+                profile = await answer.json()
+            params = {"id": profile["id"]}
+        assert profile["ready"]
         async with session.post(f"{hub.base_url}/api/speakers/{profile['id']}/block") as answer:
             assert answer.status == 200
         try:

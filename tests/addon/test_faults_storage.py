@@ -32,7 +32,6 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
-from tests.support.offline_models import configure_numba_cache
 from tests.support.ports import free_port
 from tests.support.process_zygote import Child, Zygote
 from tests.support.speech import espeak_pcm
@@ -137,7 +136,7 @@ async def _until_async(condition: Callable[[], Awaitable[bool]], child: Child) -
 @pytest.fixture(scope="module")
 def zygote() -> Iterator[Zygote]:
     preload = [HUB_MODULE, SPEAKER_MODULE, "tests.support.process_zygote:warm_voice_encoder"]
-    with Zygote(preload, env={"NUMBA_CACHE_DIR": str(configure_numba_cache())}) as forks:
+    with Zygote(preload) as forks:
         yield forks
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import io
 import json
-import random
+import math
 import urllib.request
 import wave
+from functools import cache
 from typing import Any
 
+import numpy as np
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -23,10 +25,13 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode
 from schemathesis.schemas import APIOperation, BaseSchema
+from scipy.signal import resample_poly
 
 from tests.support.hub_openapi import OpenApiContract
 from tests.support.hub_process import HubProcess
 from tests.support.pipeline_stack import PipelineStack, stack_fixture
+from tests.support.speech import espeak_pcm
+from tests.support.voices import TEST_SENTENCES
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -51,17 +56,29 @@ def _wav(pcm: bytes, rate: int) -> bytes:
 FIXED: dict[str, dict[str, Any]] = {"POST /api/speakers/enroll": {"query": {"name": "Fuzzed"}}}
 
 
-def _noise(seed: int, seconds: float) -> bytes:
-    return random.Random(seed).randbytes(int(seconds * 16_000) * 2)
+SPOKEN = [(sentence, voice) for sentence in TEST_SENTENCES for voice in ("en-us+m3", "en-us+f2")]
 
 
-# WAV bodies for /api/audio/file and /api/speakers/{enroll,identify}: real WAV files of one to two
-# seconds of noise at any rate (the hub resamples). The document cannot say how much audio an
-# upload needs, so bodies the hub refuses for their content (empty, not WAV) are not generated
-# here; test_hub_bad_input.py sends those.
+@cache
+def _speech_wav(index: int, rate: int) -> bytes:
+    """A real spoken sentence (espeak-ng) at `rate`, as a WAV file."""
+    sentence, voice = SPOKEN[index]
+    samples = np.frombuffer(espeak_pcm(sentence, voice=voice), "<i2").astype(np.float64)
+    samples = samples[14_400:-14_400]  # 0.1 s of the 1 s silences either side: less to send
+    if rate != 16_000:
+        divisor = math.gcd(rate, 16_000)
+        samples = resample_poly(samples, rate // divisor, 16_000 // divisor)
+    return _wav(np.clip(samples, -32768, 32767).astype("<i2").tobytes(), rate)
+
+
+# WAV bodies for /api/audio/file and /api/speakers/{enroll,identify}: real WAV files of a spoken
+# sentence at any rate (the hub resamples). The document cannot say how much audio an upload
+# needs nor that it must be a voice, so bodies the hub refuses for their content (empty, not
+# WAV, noise, too short to enrol) are not generated here; test_hub_bad_input.py and
+# test_speaker_bad_input.py send those.
 WAV_BODIES = st.builds(
-    _wav,
-    st.builds(_noise, st.integers(0, 2**32), st.floats(1.0, 2.0)),
+    _speech_wav,
+    st.integers(0, len(SPOKEN) - 1),
     st.sampled_from([8000, 16000, 22050, 44100]),
 )
 schemathesis.openapi.media_type("audio/wav", WAV_BODIES)
@@ -123,7 +140,9 @@ def _fuzz_operation(
     )
     @given(case=operation.as_strategy(generation_mode=mode, **fixed))
     def check(case: Case) -> None:
-        case.call_and_validate(base_url=hub.base_url, headers=hub.auth_headers)
+        # A spoken sentence takes a moment to enrol or transcribe on a busy machine; the
+        # default 10 s read timeout made that a flaky failure.
+        case.call_and_validate(base_url=hub.base_url, headers=hub.auth_headers, timeout=60)
 
     try:
         check()

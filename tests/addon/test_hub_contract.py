@@ -18,6 +18,7 @@ from tests.support.hub_process import HubProcess, restart_hub, start_hub
 from tests.support.pipeline_stack import service_starters, start_services
 from tests.support.ports import free_port
 from tests.support.speech import espeak_wav
+from tests.support.voices import ENROL_SENTENCES, TEST_SENTENCES
 from tests.support.wyoming_process import ServiceProcess
 
 pytestmark = pytest.mark.timeout(120)
@@ -183,10 +184,21 @@ async def test_speakers_list_block_unblock_delete(client: CheckedClient) -> None
         "POST",
         "/api/speakers/enroll",
         params={"name": "Owner", "priority": "0"},
-        data=espeak_wav("the quick brown fox jumps over the lazy dog", "en-us+m3").read_bytes(),
+        data=espeak_wav(ENROL_SENTENCES[0], "en-us+m3").read_bytes(),
         headers={"Content-Type": "audio/wav"},
     )
     assert owner.status == 200, owner.body
+    assert (owner.body["ready"], owner.body["samples_needed"]) == (False, 2)
+    for sentence in ENROL_SENTENCES[1:]:  # a voice is named once it has three samples
+        more = await client.call(
+            "POST",
+            "/api/speakers/enroll",
+            params={"id": owner.body["id"]},
+            data=espeak_wav(sentence, "en-us+m3").read_bytes(),
+            headers={"Content-Type": "audio/wav"},
+        )
+        assert more.status == 200, more.body
+    assert (more.body["sample_count"], more.body["ready"]) == (3, True)
     guest = await client.call(
         "POST",
         "/api/speakers/enroll",
@@ -236,11 +248,13 @@ async def test_identify_publishes_speaker_identified(client: CheckedClient) -> N
     answer = await client.call(
         "POST",
         "/api/speakers/identify",
-        data=espeak_wav("the quick brown fox jumps over the lazy dog", "en-us+m3").read_bytes(),
+        data=espeak_wav(TEST_SENTENCES[0], "en-us+m3").read_bytes(),
         headers={"Content-Type": "audio/wav"},
     )
     assert answer.status == 200
     assert answer.body["name"] == "Owner"
+    assert (answer.body["decision"], answer.body["reason"]) == ("known", "match")
+    assert answer.body["best"]["id"] == answer.body["id"]
     frames = await events_after(client, seq, "SPEAKER_IDENTIFIED")
     data = frames[-1]["data"]
     assert data["name"] == "Owner"

@@ -21,7 +21,6 @@ from wyoming.tts import Synthesize
 
 from kiwi_voice.launcher.probe import wait_for_ports
 from kiwi_voice.launcher.settings import PORT_VARIABLES
-from tests.support.offline_models import configure_numba_cache
 from tests.support.ports import free_ports
 from tests.support.waiting import until_async
 
@@ -40,7 +39,6 @@ def offline_kiwi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dic
         "HF_HUB_OFFLINE": "1",
         "HF_ENDPOINT": "http://127.0.0.1:9",
         "KIWI_PIPER_VOICES_URL": "http://127.0.0.1:9/voices",
-        "NUMBA_CACHE_DIR": str(configure_numba_cache()),
     }
     log = root / "kiwi.log"
     with log.open("wb") as sink:

@@ -29,7 +29,6 @@ from kiwi_voice.launcher.settings import PORT_VARIABLES
 from tests.support.offline_models import (
     PIPER_VOICE_NAME,
     WHISPER_MODEL_NAME,
-    configure_numba_cache,
     populate_models_dir,
 )
 from tests.support.ports import free_ports
@@ -75,8 +74,6 @@ def _kiwi_environ(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
             "KIWI_DATA_DIR": str(data_dir),
             "KIWI_BIND_HOST": "127.0.0.1",
             "HF_HUB_OFFLINE": "1",
-            # resemblyzer's compiled kernels from the test cache: no 20 s JIT per start
-            "NUMBA_CACHE_DIR": str(configure_numba_cache()),
             # a download attempt fails at once instead of reaching the network
             "KIWI_PIPER_VOICES_URL": "http://127.0.0.1:9/voices",
             "HF_ENDPOINT": "http://127.0.0.1:9",

@@ -19,6 +19,7 @@ from custom_components.kiwi.api import KiwiClient
 from custom_components.kiwi.const import DOMAIN
 from tests.support.hub_process import HubProcess
 from tests.support.speech import espeak_wav
+from tests.support.voices import ENROL_SENTENCES
 from tests.support.waiting import until_async
 from tests.support.wyoming_process import ServiceProcess
 
@@ -141,9 +142,13 @@ async def snapshot_kiwi_platform(
 
 
 async def enroll(client: KiwiClient, name: str, voice: str = "en-us+m3") -> str:
-    """Enroll a real espeak voice on the hub; the new profile's id."""
+    """Enroll a real espeak voice on the hub with three samples (kiwi-speaker names a voice
+    from three on); the new profile's id."""
     clip = espeak_wav(f"Hello Kiwi, my name is {name} and this is my voice.", voice=voice)
     profile = await client.enroll_speaker(clip.read_bytes(), name=name, priority=1)
+    for sentence in ENROL_SENTENCES[1:]:
+        more = espeak_wav(sentence, voice=voice).read_bytes()
+        await client.enroll_speaker(more, speaker_id=profile.id)
     return profile.id
 
 

@@ -21,6 +21,7 @@ from custom_components.kiwi.const import DOMAIN
 from custom_components.kiwi.device_trigger import async_validate_trigger_config
 from tests.ha.kiwi_common import TEST_UNIQUE_ID, say_to_kiwi, wait_for
 from tests.support.speech import espeak_wav
+from tests.support.voices import TEST_SENTENCES
 
 # Real processes behind every test: a hang fails the test instead of the run.
 pytestmark = pytest.mark.timeout(120)
@@ -92,7 +93,8 @@ async def test_speaker_identified_trigger(
 ) -> None:
     """A recognised voice runs the automation, with who it was in the trigger data."""
     calls = await automate(hass, hub_device(hass).id, "speaker_identified")
-    clip = espeak_wav("Kiwi, please play some music.", voice="en-us+m3")
+    # A sentence, not a two-second command: a voice is named on strong evidence only.
+    clip = espeak_wav(TEST_SENTENCES[2], voice="en-us+m3")
     await hub_client.request("POST", "/api/speakers/identify", wav=clip.read_bytes())
     await wait_for(hass, lambda: len(calls) == 1, "the speaker trigger did not fire")
     assert calls[0].data["data"]["name"] == "Alice"

@@ -12,6 +12,7 @@ from custom_components.kiwi.api import KiwiClient
 from custom_components.kiwi.const import CONF_SPEAKER_PERSONS, KIWI_EVENT
 from tests.ha.kiwi_common import enroll, setup_entry, wait_for
 from tests.support.speech import espeak_wav
+from tests.support.voices import TEST_SENTENCES
 
 # Real processes behind every test: a hang fails the test instead of the run.
 pytestmark = pytest.mark.timeout(120)
@@ -47,7 +48,8 @@ async def test_link_speakers_to_people(
     assert init_integration.options[CONF_SPEAKER_PERSONS] == {speaker_ids["Alice"]: "person.alice"}
 
     events = async_capture_events(hass, KIWI_EVENT)
-    clip = espeak_wav("Kiwi, please play some music.", voice="en-us+m3")
+    # A sentence, not a two-second command: a voice is named on strong evidence only.
+    clip = espeak_wav(TEST_SENTENCES[2], voice="en-us+m3")
     result_of_identify = await hub_client.request(
         "POST", "/api/speakers/identify", wav=clip.read_bytes()
     )

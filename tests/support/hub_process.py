@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-from tests.support.cache import REPO_ROOT, cache_dir
+from tests.support.cache import REPO_ROOT
 from tests.support.ports import free_port
 from tests.support.waiting import until_sync
 from tests.support.wyoming_process import ADDON_BIN, ServiceProcess, start_service
@@ -89,13 +89,8 @@ def start_speaker_service(data_dir: Path, log_dir: Path | None = None) -> Servic
     """kiwi-speaker on a free port with its profiles in `<data_dir>/speakers.db`."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_dir = log_dir or data_dir
-    # numba's compiled kernels are shared through the test cache (the first compile takes ~20 s).
-    numba_cache = os.environ.get("NUMBA_CACHE_DIR") or str(cache_dir() / "numba")
     return start_service(
-        "kiwi-speaker",
-        ["--db", str(data_dir / "speakers.db")],
-        log_dir / "kiwi-speaker.log",
-        env={"NUMBA_CACHE_DIR": numba_cache},
+        "kiwi-speaker", ["--db", str(data_dir / "speakers.db")], log_dir / "kiwi-speaker.log"
     )
 
 

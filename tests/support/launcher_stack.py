@@ -32,7 +32,6 @@ from tests.support.fake_homeassistant import FakeHomeAssistant
 from tests.support.offline_models import (
     PIPER_VOICE_NAME,
     WHISPER_MODEL_NAME,
-    configure_numba_cache,
     populate_models_dir,
 )
 from tests.support.ports import free_ports
@@ -175,12 +174,6 @@ def start_launcher_stack(root: Path, options: dict[str, Any] | None = None) -> L
     """Start `python -m kiwi_voice.launcher` in `root` and wait until everything is up."""
     data_dir = root / "data"
     populate_models_dir(data_dir / "models")
-    # The launcher points kiwi-speaker's numba cache into the data dir: share the tests' one,
-    # so resemblyzer loads its compiled kernels instead of compiling them (~20 s).
-    (data_dir / "cache").mkdir(parents=True, exist_ok=True)
-    numba = data_dir / "cache" / "numba"
-    if not numba.exists():
-        numba.symlink_to(configure_numba_cache(), target_is_directory=True)
     options_file = root / "options.json"
     options_file.write_text(json.dumps({**OPTIONS, **(options or {})}), encoding="utf-8")
     ports = dict(zip(PORT_VARIABLES, free_ports(len(PORT_VARIABLES)), strict=True))

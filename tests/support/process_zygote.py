@@ -72,9 +72,9 @@ for line in sys.stdin:
 
 
 def warm_voice_encoder() -> None:
-    """Zygote preload `tests.support.process_zygote:warm_voice_encoder`: run resemblyzer once,
-    so each forked kiwi-speaker warms its own encoder in milliseconds instead of seconds.
-    torch runs on one thread here (VoiceEncoder sets it), so no thread pool exists to fork."""
+    """Zygote preload `tests.support.process_zygote:warm_voice_encoder`: import onnxruntime
+    and run the voice encoder once, so each forked kiwi-speaker starts in milliseconds. Its
+    onnxruntime session runs on the calling thread, so no thread pool exists to fork."""
     from kiwi_voice.speaker.encoder import VoiceEncoder, bundled_weights
 
     weights = bundled_weights()

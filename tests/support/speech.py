@@ -34,20 +34,27 @@ def _to_kiwi_format(source: Path, target: Path, *, raw_input: bool = False) -> N
     subprocess.run(command, check=True, capture_output=True)
 
 
-def espeak_wav(text: str, voice: str = "en-us+m3", speed: int = 150) -> Path:
+def espeak_wav(
+    text: str, voice: str = "en-us+m3", speed: int = 150, pitch: int | None = None
+) -> Path:
     """espeak-ng saying `text`, as a 16 kHz mono s16 WAV with 1 s of silence at both ends.
 
     `voice` is an espeak-ng voice with an optional variant (`en-us+f2`); variants sound like
-    different speakers to resemblyzer.
+    different speakers to resemblyzer. `pitch` is espeak's -p (0-99, default 50).
     """
-    key = hashlib.sha256(json.dumps([_RECIPE, text, voice, speed]).encode()).hexdigest()[:20]
+    recipe: list[object] = [_RECIPE, text, voice, speed]
+    if pitch is not None:  # keys of clips made without a pitch stay as they were
+        recipe.append(pitch)
+    key = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:20]
+    pitch_args = ["-p", str(pitch)] if pitch is not None else []
 
     def synthesize(target: Path) -> None:
         with tempfile.TemporaryDirectory(prefix="espeak.") as work_dir:
             spoken = Path(work_dir) / "espeak.wav"
             # A WAV written to a file, not a pipe: a piped header carries a bogus length.
+            command = ["espeak-ng", "-v", voice, "-s", str(speed), *pitch_args]
             subprocess.run(
-                ["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(spoken), "--stdin"],
+                [*command, "-w", str(spoken), "--stdin"],
                 input=text.encode(),
                 check=True,
                 capture_output=True,

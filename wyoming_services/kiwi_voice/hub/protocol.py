@@ -99,6 +99,13 @@ class StatusResponse(TypedDict):
     last_turn_metrics: Annotated[
         TurnMetrics | None, Doc("Kiwi addition: timings of the latest voice turn")
     ]
+    speaker_problems: Annotated[
+        list[str],
+        Doc(
+            "Kiwi addition: what the speaker service reports wrong (it is unreachable, its "
+            "encoder is missing, its profile store was set aside at start); empty when all is well"
+        ),
+    ]
 
 
 # ---- config -----------------------------------------------------------------------------------
@@ -313,6 +320,22 @@ class SpeakerEnrolledResponse(TypedDict):
     name: str
     priority: int
     sample_count: int
+    ready: Annotated[bool, Doc("The profile has enough enrolment speech to be named")]
+    samples_needed: Annotated[int, Range(0), Doc("More samples needed before it is ready")]
+
+
+class SpeakerCandidate(TypedDict):
+    """Kiwi addition: the closest profile to a voice, whatever the decision."""
+
+    id: str
+    name: str
+    priority: int
+    is_blocked: bool
+    auto_learned: bool
+    ready: bool
+    confidence: Annotated[float, Doc("Cosine similarity to the profile")]
+    score: Annotated[float, Doc("Normalised score (cosine minus the closest cohort voices')")]
+    threshold: Annotated[float, Doc("The profile's calibrated cosine threshold")]
 
 
 class SpeakerIdentifiedResponse(TypedDict):
@@ -324,6 +347,25 @@ class SpeakerIdentifiedResponse(TypedDict):
     confidence: float
     is_blocked: bool
     is_self: bool
+    decision: Annotated[
+        Literal["known", "unknown", "self"],
+        Doc("known: id/name set; unknown: a voice Kiwi cannot name (a guest); self: Kiwi's echo"),
+    ]
+    reason: Annotated[
+        Literal[
+            "match",
+            "self",
+            "no_profiles",
+            "incomplete_profile",
+            "below_threshold",
+            "close_to_others",
+            "ambiguous",
+        ],
+        Doc("Why: every test passed, or the first one the voice failed"),
+    ]
+    score: Annotated[float | None, Doc("Normalised score of the closest profile")]
+    margin: Annotated[float | None, Doc("Cosine lead of the closest profile over the next")]
+    best: Annotated[SpeakerCandidate | None, Doc("The closest profile, null without profiles")]
 
 
 # ---- languages --------------------------------------------------------------------------------

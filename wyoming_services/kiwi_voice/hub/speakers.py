@@ -1,13 +1,18 @@
 """The hub's client of kiwi-speaker: Kiwi's own Wyoming events for voice profiles.
 
 Requests: speaker-list, speaker-update, speaker-delete, speaker-enroll and speaker-identify
-(the last two followed by audio-start/chunk/stop), named once in kiwi_voice/speaker/protocol.py.
-Answers are checked against the hub's shapes, so a bad answer becomes a clear 502 instead of a
-malformed response.
+(the last two followed by audio-start/chunk/stop; names in kiwi_voice/speaker/protocol.py), and
+describe for what the service reports wrong (`problems`, shown in /api/status). Answers are
+checked against the hub's shapes, so a bad answer becomes a clear 502 instead of a malformed
+response.
+
+Identification is open-set (kiwi_voice/speaker/matching.py): `decision` says whether the voice
+is a known profile, Kiwi's own, or unknown (a guest); `best` is the closest profile either way.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -15,15 +20,19 @@ from typing import Any, Protocol, cast
 import voluptuous as vol
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event
+from wyoming.info import Describe
 
 from kiwi_voice.speaker import protocol as speaker_protocol
 
+from .errors import ServiceError
 from .protocol import SpeakerEnrolledResponse, SpeakerIdentifiedResponse, SpeakerProfile
 from .shapes import validator
 from .wyoming_client import ServiceProtocolError, exchange
 
 SERVICE = "speaker"
 _CHUNK_FRAMES = 1024
+_PROBLEMS_CACHE_S = 5.0  # /api/status asks often; describe once in a while is enough
+_PROBLEMS_TIMEOUT_S = 2.0
 
 _PROFILE = validator(SpeakerProfile)
 _PROFILES = vol.Schema({vol.Required("profiles"): [_PROFILE]}, extra=vol.ALLOW_EXTRA)
@@ -79,6 +88,29 @@ class SpeakersClient:
     def __init__(self, uri: str, read_timeout: float = 60.0) -> None:
         self.uri = uri
         self._read_timeout = read_timeout
+        self._problems: tuple[float, list[str]] | None = None
+
+    async def problems(self) -> list[str]:
+        """What the speaker service says is wrong, in words (cached for a few seconds)."""
+        now = time.monotonic()
+        if self._problems is not None and now - self._problems[0] < _PROBLEMS_CACHE_S:
+            return self._problems[1]
+        try:
+            answer = await exchange(
+                self.uri,
+                SERVICE,
+                [Describe().event()],
+                "info",
+                connect_timeout=_PROBLEMS_TIMEOUT_S,
+                read_timeout=_PROBLEMS_TIMEOUT_S,
+            )
+            programs = answer.data.get("speaker") or []
+            reported = programs[0].get("problems", []) if programs else []
+            problems = [str(p) for p in reported] if isinstance(reported, list) else []
+        except ServiceError as err:
+            problems = [err.message]
+        self._problems = (now, problems)
+        return problems
 
     async def _ask(self, requests: list[Event], expect: str) -> dict[str, Any]:
         answer = await exchange(
@@ -133,15 +165,47 @@ class SpeakersClient:
             request["id"] = speaker_id
         events = [Event(speaker_protocol.ENROLL, request), *audio.events()]
         data = await self._ask(events, speaker_protocol.ENROLLED)
-        keys = ("id", "name", "priority", "sample_count")
+        keys = ("id", "name", "priority", "sample_count", "ready", "samples_needed")
         return cast(SpeakerEnrolledResponse, _check(_ENROLLED, data, "enrollment", keys))
 
     async def identify(self, audio: PcmAudio) -> SpeakerIdentifiedResponse:
         data = await self._ask(
             [Event(speaker_protocol.IDENTIFY, {}), *audio.events()], speaker_protocol.IDENTIFIED
         )
-        keys = ("id", "name", "priority", "confidence", "is_blocked", "is_self")
+        keys = (
+            "id",
+            "name",
+            "priority",
+            "confidence",
+            "is_blocked",
+            "is_self",
+            "decision",
+            "reason",
+            "score",
+            "margin",
+            "best",
+        )
         data = dict(data)
-        if isinstance(data.get("confidence"), int):
-            data["confidence"] = float(data["confidence"])
+        for key in ("confidence", "score", "margin"):
+            if isinstance(data.get(key), int):
+                data[key] = float(data[key])
+        best = data.get("best")
+        if isinstance(best, dict):
+            data["best"] = {
+                k: float(v) if k in _CANDIDATE_FLOATS and isinstance(v, int) else v
+                for k, v in best.items()
+                if k in _CANDIDATE_KEYS
+            }
         return cast(SpeakerIdentifiedResponse, _check(_IDENTIFIED, data, "identification", keys))
+
+
+_CANDIDATE_FLOATS = ("confidence", "score", "threshold")
+_CANDIDATE_KEYS = (
+    "id",
+    "name",
+    "priority",
+    "is_blocked",
+    "auto_learned",
+    "ready",
+    *_CANDIDATE_FLOATS,
+)

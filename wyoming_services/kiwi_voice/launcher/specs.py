@@ -107,8 +107,7 @@ def build_process_specs(
             "--db", str(settings.data_dir / "speakers.db"),
             *model_dirs("resemblyzer"),
         ),
-        # resemblyzer JIT-compiles with numba on first use; its cache must be writable.
-        env={**common_env, "NUMBA_CACHE_DIR": str(settings.data_dir / "cache" / "numba")},
+        env=common_env,
         port=settings.port("speaker"),
     )  # fmt: skip
     combined = ProcessSpec(

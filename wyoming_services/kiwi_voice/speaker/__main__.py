@@ -1,10 +1,11 @@
-"""`kiwi-speaker`: speaker identification (resemblyzer) over Wyoming framing (default port 10500).
+"""`kiwi-speaker`: open-set speaker identification over Wyoming framing (default port 10500).
 
     kiwi-speaker --uri tcp://0.0.0.0:10500 --db /data/speakers.db
 
 Kiwi's own event types (see `protocol.py` and docs/services.md): enroll, identify, list,
-update and delete speaker profiles, kept in SQLite. One voice encoder is loaded and warmed
-(numba JIT) at start and shared by every connection; `--workers` threads compute embeddings.
+update and delete speaker profiles, kept in SQLite. One voice encoder (resemblyzer's trained
+network on onnxruntime; no torch, no librosa) is loaded at start and shared by every
+connection; `--workers` threads compute embeddings.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from kiwi_voice.common.server import build_parser, parse_args, run, serve
 
 from .settings import (
     DEFAULT_IDENTIFY_THRESHOLD,
+    DEFAULT_MARGIN,
+    DEFAULT_SCORE_THRESHOLD,
     DEFAULT_SELF_THRESHOLD,
     Thresholds,
     quiet_math_threads,
 )
 
-# Nothing above imports numpy or torch: `main` limits their thread pools before they load.
+# Nothing above imports numpy: `main` limits its thread pools before it loads.
 
 _LOGGER = logging.getLogger(__name__)
 WEIGHTS_FILE = "pretrained.pt"
@@ -58,7 +61,20 @@ def _parser() -> argparse.ArgumentParser:
         "--identify-threshold",
         type=float,
         default=DEFAULT_IDENTIFY_THRESHOLD,
-        help="cosine similarity at which a voice is a profile's",
+        help="lowest cosine threshold a profile's calibration may give (a voice must also "
+        "pass its profile's own threshold, the score and the margin)",
+    )
+    parser.add_argument(
+        "--score-threshold",
+        type=float,
+        default=DEFAULT_SCORE_THRESHOLD,
+        help="lowest normalised score (cosine minus the closest cohort voices' mean)",
+    )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=DEFAULT_MARGIN,
+        help="cosine by which the best profile must beat the second best",
     )
     parser.add_argument(
         "--self-threshold",
@@ -76,19 +92,20 @@ async def _main() -> None:
     parser = _parser()
     args = parse_args(parser)
     try:
-        thresholds = Thresholds(args.identify_threshold, args.self_threshold)
+        thresholds = Thresholds(
+            args.identify_threshold, args.self_threshold, args.score_threshold, args.margin
+        )
     except ValueError as err:
         parser.error(str(err))
-    # numba (under librosa) caches its compiled kernels here; set before librosa is imported.
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(args.db.parent / "cache" / "numba"))
 
+    from .context import SpeakerContext
     from .encoder import bundled_weights
     from .encoder_slot import EncoderSlot
-    from .handler import SpeakerContext, SpeakerEventHandler
-    from .store import ProfileStore
+    from .handler import SpeakerEventHandler
+    from .store import open_store
 
     weights = args.weights or ModelStore(args.data_dir, args.download_dir).find_file(WEIGHTS_FILE)
-    store = ProfileStore(args.db)
+    store, set_aside = open_store(args.db)
     encoder = EncoderSlot(weights or bundled_weights(), "resemblyzer's pretrained.pt was not found")
     context = SpeakerContext(
         encoder=encoder,
@@ -97,6 +114,7 @@ async def _main() -> None:
         engine=EngineExecutor("speaker", args.workers),
         database=EngineExecutor("speaker-db", 1),
         max_seconds=args.max_seconds,
+        store_set_aside=set_aside,
     )
     _LOGGER.info("%d speaker profile(s) in %s", len(store.list_profiles()), args.db)
     loading = asyncio.create_task(encoder.load(context.engine))

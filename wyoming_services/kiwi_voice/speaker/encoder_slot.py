@@ -1,8 +1,9 @@
 """The encoder of a running service: loading in the background, loaded, or missing and why.
 
-The service listens at once; loading (imports, weights) and the numba warm-up run in the
-engine executor right after start. Requests that need the encoder wait for that to finish;
-those that do not (list, update, delete, describe) are answered meanwhile.
+The service listens at once; loading (imports, weights, the ONNX session), the warm-up and the
+background cohort (which must match the encoder, see cohort.py) come right after start, in the
+engine executor. Requests that need the encoder wait for that to finish; those that do not
+(list, update, delete, describe) are answered meanwhile.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from kiwi_voice.common.errors import ErrorCode, ServiceError
 from kiwi_voice.common.executor import EngineExecutor
 
+from .cohort import BackgroundCohort, load_background
 from .encoder import VoiceEncoder
 from .info import EncoderState
 
@@ -25,6 +27,7 @@ class EncoderSlot:
         self.weights = weights
         self.encoder: VoiceEncoder | None = None
         self.problem = missing_reason if weights is None else None
+        self.background = BackgroundCohort.unused("the voice encoder is not loaded yet")
         self._done = asyncio.Event()
 
     @property
@@ -45,7 +48,10 @@ class EncoderSlot:
                 self.problem = f"voice encoder weights not found at {self.weights}"
                 return
             encoder = await executor.run(VoiceEncoder, self.weights)
-            await executor.run(encoder.warm_up)
+            probe = await executor.run(encoder.warm_up)
+            self.background = await executor.run(load_background, probe)
+            if self.background.problem:
+                _LOGGER.warning("%s", self.background.problem)
             self.encoder = encoder
         except Exception as err:  # the service stays up and says why it cannot identify
             _LOGGER.exception("Cannot load the voice encoder")

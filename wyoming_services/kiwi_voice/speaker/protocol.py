@@ -3,9 +3,11 @@
 Requests and their answers (one answer per request, on the same connection):
 
 - `speaker-enroll` {name, priority?, id?, auto_learned?}, then audio-start, audio-chunk*,
-  audio-stop -> `speaker-enrolled` {id, name, priority, sample_count}
+  audio-stop -> `speaker-enrolled` {id, name, priority, sample_count, samples_added, ready,
+  samples_needed, threshold}
 - `speaker-identify` {}, then audio-start, audio-chunk*, audio-stop
-  -> `speaker-identified` {id, name, priority, confidence, is_blocked, is_self}
+  -> `speaker-identified` {id, name, priority, confidence, is_blocked, is_self, decision,
+  reason, score, threshold, margin, speech_seconds, best}
 - `speaker-list` {} -> `speaker-profiles` {profiles: [profile, ...]}
 - `speaker-update` {id, name?, priority?, is_blocked?} -> `speaker-profile` {profile}
 - `speaker-delete` {id} -> `speaker-deleted` {id}
@@ -15,11 +17,25 @@ A profile is {id, name, priority, is_blocked, auto_learned, sample_count, last_s
 `spk_` + 8 hex digits, or `self` for Kiwi's own TTS voice (so its echo is recognised);
 priority 0 owner, 1 friend, 2 guest (default), 3 blocked role; `last_seen` is ISO-8601 UTC
 or null. `speaker-enroll` with `id` adds the sample to that profile (and applies `name` /
-`priority` if given); `id: "self"` creates the self profile on first use. An unknown voice
-is identified with `id`, `name` and `priority` null and `confidence` the best similarity seen.
+`priority` if given); `id: "self"` creates the self profile on first use. A clip with 10 s of
+speech or more is split into samples of 5 s or more (`samples_added`). A profile is `ready`
+(can be named) once it has 3 enrolment samples; `samples_needed` says how many are missing,
+`threshold` is its calibrated cosine threshold (null until it has two samples).
+`auto_learned: true` marks a sample Kiwi took by itself: into an existing profile it is only
+accepted when the voice is clearly that profile's (else `sample_rejected`).
+
+Identification is open-set (matching.py): `decision` is `known` (id, name, priority set),
+`self` (Kiwi's own voice) or `unknown` (id, name, priority null), with the `reason` (`match`,
+`self`, `no_profiles`, `incomplete_profile`, `below_threshold`, `close_to_others`,
+`ambiguous`). `best` is the closest profile whatever the decision ({id, name, priority,
+is_blocked, auto_learned, ready, confidence, score, threshold}, null without profiles);
+`confidence` is its cosine similarity, `score` its normalised score, `threshold` its cosine
+threshold, `margin` its lead over the second closest (null with one profile).
 
 Errors are the Wyoming `error` event {text, code}; codes: `unknown_profile`, `bad_request`,
-`bad_audio`, `no_audio`, `unexpected_event`, `payload_too_large`, `model_missing`.
+`bad_audio`, `no_audio` (empty or silent), `audio_too_short`, `audio_too_quiet`,
+`audio_clipped`, `enrollment_busy` (the same name is being enrolled on another connection),
+`sample_rejected`, `unexpected_event`, `payload_too_large`, `model_missing`.
 
 This module imports no engine, so clients (the hub) can use the event classes.
 """
@@ -103,6 +119,10 @@ class SpeakerEnrolled(Eventable):
     name: str
     priority: int
     sample_count: int
+    samples_added: int = 1
+    ready: bool = False
+    samples_needed: int = 0
+    threshold: float | None = None
 
     @staticmethod
     def is_type(event_type: str) -> bool:
@@ -114,7 +134,30 @@ class SpeakerEnrolled(Eventable):
     @staticmethod
     def from_event(event: Event) -> SpeakerEnrolled:
         data = event.data
-        return SpeakerEnrolled(data["id"], data["name"], data["priority"], data["sample_count"])
+        return SpeakerEnrolled(
+            data["id"],
+            data["name"],
+            data["priority"],
+            data["sample_count"],
+            samples_added=int(data.get("samples_added", 1)),
+            ready=bool(data.get("ready", False)),
+            samples_needed=int(data.get("samples_needed", 0)),
+            threshold=data.get("threshold"),
+        )
+
+
+class CandidateData(TypedDict):
+    """The closest profile to a voice, whatever the decision (`best` in speaker-identified)."""
+
+    id: str
+    name: str
+    priority: int
+    is_blocked: bool
+    auto_learned: bool
+    ready: bool
+    confidence: float  # cosine similarity
+    score: float  # normalised score
+    threshold: float  # the profile's cosine threshold
 
 
 @dataclass
@@ -139,6 +182,13 @@ class SpeakerIdentified(Eventable):
     confidence: float
     is_blocked: bool = False
     is_self: bool = False
+    decision: str = "unknown"  # known, unknown or self
+    reason: str = "no_profiles"
+    score: float | None = None
+    threshold: float | None = None
+    margin: float | None = None
+    speech_seconds: float | None = None
+    best: CandidateData | None = None
 
     @staticmethod
     def is_type(event_type: str) -> bool:
@@ -157,6 +207,13 @@ class SpeakerIdentified(Eventable):
             confidence=float(data["confidence"]),
             is_blocked=bool(data.get("is_blocked", False)),
             is_self=bool(data.get("is_self", False)),
+            decision=str(data.get("decision", "unknown")),
+            reason=str(data.get("reason", "no_profiles")),
+            score=data.get("score"),
+            threshold=data.get("threshold"),
+            margin=data.get("margin"),
+            speech_seconds=data.get("speech_seconds"),
+            best=data.get("best"),
         )
 
 

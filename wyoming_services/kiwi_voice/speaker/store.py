@@ -1,16 +1,24 @@
 """Speaker profiles in SQLite (`speakers.db`): WAL journal, one transaction per change.
 
-Every voice sample's embedding is kept (float32 blob, one row in `samples`), and the profile's
-own embedding is the L2-normalised mean of its samples, recomputed in the same transaction
-that adds a sample, so the two never disagree. A crash mid-write leaves the previous state.
+Every voice sample's embedding is kept (float32 blob, one row in `samples`), marked when Kiwi
+learned it by itself (`auto_learned`) rather than from an enrolment. The profile's own
+embedding is the L2-normalised mean of its samples, recomputed in the same transaction that
+adds a sample, so the two never disagree. A crash mid-write leaves the previous state.
 
-The store also keeps the profile embeddings as one in-memory matrix for matching; it is
-rebuilt after every change. All methods are blocking and serialised by one lock; the service
-calls them from its single database worker thread.
+`snapshot()` hands the matcher every profile with its samples; it is rebuilt after each change
+and carries a version number, so the matcher rebuilds its index only when something changed.
+All methods are blocking and serialised by one lock; the service calls them from its single
+database worker thread.
+
+A file that cannot be opened as a valid profile store at start (not SQLite, damaged pages,
+malformed rows, or a schema from a newer Kiwi) is set aside by `open_store`: renamed to
+`<name>.corrupt-<UTC time>` (never deleted, so it can be recovered by hand) and a new, empty
+store takes its place; the service reports it in `describe`.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sqlite3
 import threading
@@ -25,8 +33,10 @@ from numpy.typing import NDArray
 
 from .protocol import DEFAULT_PRIORITY, SELF_PROFILE_ID, ProfileData
 
-EMBEDDING_SIZE = 256  # resemblyzer's VoiceEncoder
-SCHEMA_VERSION = 1
+_LOGGER = logging.getLogger(__name__)
+
+EMBEDDING_SIZE = 256  # resemblyzer's voice encoder
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS profiles (
     id TEXT PRIMARY KEY,
@@ -44,7 +54,8 @@ CREATE TABLE IF NOT EXISTS samples (
     profile_id TEXT NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
     embedding BLOB NOT NULL,
     seconds REAL NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    auto_learned INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS samples_by_profile ON samples(profile_id);
 """
@@ -57,12 +68,35 @@ class UnknownProfile(KeyError):
     pass
 
 
-@dataclass(frozen=True)
-class ProfileMatrix:
-    """The profiles that have a voice, as rows of one matrix for cosine matching."""
+class CorruptStore(Exception):
+    """The file is not a profile store this version can use."""
 
-    profiles: list[ProfileData]  # their last_seen is not kept current
-    embeddings: NDArray[np.float32]  # (n, 256), rows L2-normalised
+
+@dataclass(frozen=True)
+class StoredVoice:
+    """One profile with every sample of its voice."""
+
+    profile: ProfileData  # last_seen is not kept current here
+    embedding: Embedding  # (256,) mean of all samples, L2-normalised
+    samples: NDArray[np.float32]  # (k, 256), oldest first
+    auto_learned: NDArray[np.bool_]  # (k,) the samples Kiwi added by itself
+    seconds: NDArray[np.float64]  # (k,) speech in each sample
+
+
+@dataclass(frozen=True)
+class StoreSnapshot:
+    version: int  # changes with every write that changes a voice or a profile field
+    voices: tuple[StoredVoice, ...]  # profiles that have samples, by id
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A store file that could not be used at start and was renamed out of the way."""
+
+    original: str
+    moved_to: str
+    reason: str
+    at: str  # ISO-8601 UTC
 
 
 def new_profile_id() -> str:
@@ -78,7 +112,12 @@ def _to_blob(embedding: Embedding) -> bytes:
 
 
 def _from_blob(blob: bytes) -> Embedding:
-    return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+    if not isinstance(blob, bytes) or len(blob) != 4 * EMBEDDING_SIZE:
+        raise CorruptStore(f"an embedding blob has {len(blob)} bytes, not {4 * EMBEDDING_SIZE}")
+    vector = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+    if not np.all(np.isfinite(vector)):
+        raise CorruptStore("an embedding holds NaN or infinite values")
+    return vector
 
 
 def _normalised(vector: NDArray[np.float32]) -> Embedding:
@@ -107,12 +146,38 @@ class ProfileStore:
         self._lock = threading.Lock()
         # One connection used from the database worker thread (and at start-up).
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._open()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        """Check, migrate and load the store; a file that fails is left exactly as it was."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise CorruptStore(f"schema version {version} is from a newer Kiwi")
+        check = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise CorruptStore(f"SQLite integrity check failed: {check}")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._version = 0
+        # Migrating and reading every row happen in one transaction that is only committed
+        # when all of it worked, so a store that fails is not modified before it is set aside.
+        with self._transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            columns = {r["name"] for r in self._db.execute("PRAGMA table_info(samples)")}
+            if "auto_learned" not in columns:  # schema 1: every sample came from an enrolment
+                self._db.execute(
+                    "ALTER TABLE samples ADD COLUMN auto_learned INTEGER NOT NULL DEFAULT 0"
+                )
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._snapshot = self._load_snapshot()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable at each WAL checkpoint
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(f"BEGIN;{_SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
-        self._matrix = self._load_matrix()
 
     def close(self) -> None:
         with self._lock:
@@ -141,23 +206,23 @@ class ProfileStore:
         with self._lock:
             return self._get(profile_id)
 
-    def matrix(self) -> ProfileMatrix:
+    def snapshot(self) -> StoreSnapshot:
         with self._lock:
-            return self._matrix
+            return self._snapshot
 
     # -- writes ------------------------------------------------------------------------
 
-    def add_sample(
+    def add_samples(
         self,
-        embedding: Embedding,
-        seconds: float,
+        embeddings: list[Embedding],
+        seconds: list[float],
         *,
         profile_id: str | None,
         name: str | None,
         priority: int | None,
         auto_learned: bool = False,
     ) -> ProfileData:
-        """Add a voice sample to a profile, creating it when `profile_id` is None or `self`."""
+        """Add voice samples to a profile, creating it when `profile_id` is None or `self`."""
         with self._lock, self._transaction():
             exists = profile_id is not None and self._exists(profile_id)
             if profile_id is not None and not exists and profile_id != SELF_PROFILE_ID:
@@ -176,16 +241,17 @@ class ProfileStore:
                     ),
                 )
             else:
+                assert profile_id is not None
                 self._update_fields(profile_id, name=name, priority=priority)
-            assert profile_id is not None
-            self._db.execute(
-                "INSERT INTO samples (profile_id, embedding, seconds, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (profile_id, _to_blob(embedding), seconds, _now()),
-            )
+            for embedding, length in zip(embeddings, seconds, strict=True):
+                self._db.execute(
+                    "INSERT INTO samples (profile_id, embedding, seconds, created_at, "
+                    "auto_learned) VALUES (?, ?, ?, ?, ?)",
+                    (profile_id, _to_blob(embedding), length, _now(), int(auto_learned)),
+                )
             self._recompute_embedding(profile_id)
             profile = self._get(profile_id)
-            self._matrix = self._load_matrix()
+            self._snapshot = self._load_snapshot()
         return profile
 
     def update(
@@ -201,7 +267,7 @@ class ProfileStore:
                 raise UnknownProfile(profile_id)
             self._update_fields(profile_id, name=name, priority=priority, is_blocked=is_blocked)
             profile = self._get(profile_id)
-            self._matrix = self._load_matrix()
+            self._snapshot = self._load_snapshot()
         return profile
 
     def delete(self, profile_id: str) -> None:
@@ -209,10 +275,10 @@ class ProfileStore:
             cursor = self._db.execute("DELETE FROM profiles WHERE id = ?", (profile_id,))
             if cursor.rowcount == 0:
                 raise UnknownProfile(profile_id)
-            self._matrix = self._load_matrix()
+            self._snapshot = self._load_snapshot()
 
     def mark_seen(self, profile_id: str) -> None:
-        # The matching matrix does not carry last_seen, so it needs no rebuild here.
+        # The snapshot does not carry last_seen, so it needs no rebuild here.
         with self._lock, self._transaction():
             self._db.execute("UPDATE profiles SET last_seen = ? WHERE id = ?", (_now(), profile_id))
 
@@ -257,12 +323,66 @@ class ProfileStore:
             (_to_blob(mean), len(blobs), profile_id),
         )
 
-    def _load_matrix(self) -> ProfileMatrix:
-        rows = self._db.execute(
-            f"SELECT {_PROFILE_COLUMNS}, embedding FROM profiles "
-            "WHERE embedding IS NOT NULL ORDER BY id"
-        ).fetchall()
-        if not rows:
-            return ProfileMatrix([], np.empty((0, EMBEDDING_SIZE), dtype=np.float32))
-        matrix = np.stack([_from_blob(r["embedding"]) for r in rows])
-        return ProfileMatrix([_profile(r) for r in rows], matrix)
+    def _load_snapshot(self) -> StoreSnapshot:
+        profiles = {
+            row["id"]: (_profile(row), row["embedding"])
+            for row in self._db.execute(
+                f"SELECT {_PROFILE_COLUMNS}, embedding FROM profiles "
+                "WHERE embedding IS NOT NULL ORDER BY id"
+            )
+        }
+        samples: dict[str, list[sqlite3.Row]] = {profile_id: [] for profile_id in profiles}
+        for row in self._db.execute(
+            "SELECT profile_id, embedding, seconds, auto_learned FROM samples ORDER BY id"
+        ):
+            if row["profile_id"] in samples:
+                samples[row["profile_id"]].append(row)
+        voices = []
+        for profile_id, (profile, blob) in profiles.items():
+            rows = samples[profile_id]
+            if not rows:
+                raise CorruptStore(f"profile {profile_id} has an embedding but no samples")
+            voices.append(
+                StoredVoice(
+                    profile=profile,
+                    embedding=_from_blob(blob),
+                    samples=np.stack([_from_blob(r["embedding"]) for r in rows]),
+                    auto_learned=np.array([bool(r["auto_learned"]) for r in rows]),
+                    seconds=np.array([float(r["seconds"]) for r in rows]),
+                )
+            )
+        self._version += 1
+        return StoreSnapshot(self._version, tuple(voices))
+
+
+def _set_aside(path: Path, reason: str) -> SetAside:
+    """Rename `path` (and its WAL files) to `<name>.corrupt-<time>`; nothing is deleted."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    suffix = 1
+    while target.exists():
+        suffix += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{suffix}")
+    path.rename(target)
+    for companion in ("-wal", "-shm"):
+        extra = path.with_name(path.name + companion)
+        if extra.exists():
+            extra.rename(target.with_name(target.name + companion))
+    return SetAside(str(path), str(target), reason, _now())
+
+
+def open_store(path: Path) -> tuple[ProfileStore, SetAside | None]:
+    """The profile store at `path`; a file that cannot be used is set aside for a new one."""
+    try:
+        return ProfileStore(path), None
+    except (sqlite3.DatabaseError, CorruptStore) as err:
+        reason = f"{type(err).__name__}: {err}"
+    set_aside = _set_aside(path, reason)
+    _LOGGER.error(
+        "The speaker profile store %s could not be used (%s); it was set aside as %s and a "
+        "new, empty store was created. Nothing was deleted.",
+        path,
+        reason,
+        set_aside.moved_to,
+    )
+    return ProfileStore(path), set_aside

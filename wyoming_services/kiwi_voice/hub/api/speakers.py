@@ -48,11 +48,25 @@ def _speaker_id(call: Call) -> str:
     return speaker_id
 
 
+# What the speaker service says about the audio or the request: the client's to fix (400).
+_BAD_INPUT = (
+    "bad_audio",
+    "no_audio",
+    "audio_too_short",
+    "audio_too_quiet",
+    "audio_clipped",
+    "bad_request",
+    "empty_text",
+)
+
+
 def _failed(call: Call, err: ServiceError) -> ApiError:
     if err.code == "unknown_profile":
         return not_found("unknown_speaker", err.message)
-    if err.code in ("bad_audio", "no_audio", "bad_request", "empty_text"):
+    if err.code in _BAD_INPUT:
         return bad_request(err.code, err.message)
+    if err.code == "enrollment_busy":
+        return ApiError(409, err.code, err.message)
     return service_failed(call.ctx.bus, err)
 
 
@@ -227,7 +241,7 @@ ENDPOINTS = (
             QueryParam(name="id", annotation=SpeakerId, description="Add samples to this profile"),
         ),
         response=SpeakerEnrolledResponse,
-        errors=(404, *_WAV_ERRORS),
+        errors=(404, 409, *_WAV_ERRORS),
     ),
     Endpoint(
         method="POST",

@@ -38,6 +38,7 @@ async def get_status(call: Call) -> StatusResponse:
         "version": ctx.version,
         "event_seq": ctx.bus.last_seq,
         "last_turn_metrics": ctx.pipeline_status.last_turn_metrics,
+        "speaker_problems": await ctx.speakers.problems(),
     }
 
 

@@ -3,8 +3,11 @@
 kiwi-speaker's identification, wrapped for voice turns. With learning on:
 - a voice that matches no profile becomes a *candidate*: a new profile "Guest N" (priority 2,
   `auto_learned`) enrolled from that utterance;
-- each later utterance identified as a candidate with at least `auto_learn_min_confidence`
-  adds its sample; once the candidate has `auto_learn_samples` samples it is a guest;
+- each later utterance whose closest profile is a candidate (with at least
+  `auto_learn_min_confidence` cosine) is offered to it as a learned sample; kiwi-speaker takes
+  it only when the voice is clearly the candidate's (`sample_rejected` otherwise: auto-learning
+  never widens a profile towards another voice, see kiwi_voice/speaker/matching.py). Once the
+  candidate has `auto_learn_samples` samples and kiwi-speaker calls it ready, it is a guest;
 - until then the candidate is still reported as unknown, so the policy treats it as an
   unknown voice (`unknown_speaker_policy`), never as a guest.
 
@@ -51,23 +54,45 @@ class LearningSpeakers:
         self, audio: PcmAudio, result: SpeakerIdentifiedResponse
     ) -> SpeakerIdentifiedResponse:
         needed = int(self._settings.get("auto_learn_samples"))
-        if result["id"] is None:
+        candidate = result["id"] or self._candidate_heard(result)
+        if candidate is None:
             await self._new_candidate(audio, needed)
             return result
-        if result["priority"] != GUEST_PRIORITY or result["is_blocked"]:
+        best = result["best"]
+        assert best is not None  # a named voice or a candidate is the closest profile
+        if best["priority"] != GUEST_PRIORITY or best["is_blocked"]:
             return result  # the owner ranked or blocked this voice: it is not learned any more
-        profile = await self._profile(result["id"])
+        profile = await self._profile(candidate)
         if profile is None or not profile["auto_learned"] or profile["sample_count"] >= needed:
             return result  # an enrolled voice, or one already learned
-        count = profile["sample_count"]
-        if result["confidence"] >= float(self._settings.get("auto_learn_min_confidence")):
-            enrolled = await self._speakers.enroll(audio, None, None, result["id"])
-            count = enrolled["sample_count"]
-            self._profiles[result["id"]] = cast(SpeakerProfile, {**profile, "sample_count": count})
-        if count >= needed:
+        count, ready = profile["sample_count"], result["id"] is not None
+        if best["confidence"] >= float(self._settings.get("auto_learn_min_confidence")):
+            enrolled = await self._speakers.enroll(audio, None, None, candidate, auto_learned=True)
+            count, ready = enrolled["sample_count"], enrolled["ready"]
+            self._profiles[candidate] = cast(SpeakerProfile, {**profile, "sample_count": count})
+        if count >= needed and ready:
             _LOGGER.info("Learned %s as a guest (%d samples)", profile["name"], count)
-            return result
-        return {**result, "id": None, "name": None, "priority": None}
+            return {
+                **result,
+                "id": best["id"],
+                "name": best["name"],
+                "priority": best["priority"],
+                "is_blocked": best["is_blocked"],
+                "decision": "known",
+            }
+        return {**result, "id": None, "name": None, "priority": None, "decision": "unknown"}
+
+    @staticmethod
+    def _candidate_heard(result: SpeakerIdentifiedResponse) -> str | None:
+        """The guest being learned that an unknown voice is closest to, if any.
+
+        kiwi-speaker does not name a profile before it has enough samples, so a candidate's
+        voice comes back unknown with the candidate as the closest profile.
+        """
+        best = result["best"]
+        if best and best["auto_learned"] and result["reason"] == "incomplete_profile":
+            return best["id"]
+        return None
 
     async def _new_candidate(self, audio: PcmAudio, needed: int) -> None:
         profiles = await self._all_profiles(refresh=True)

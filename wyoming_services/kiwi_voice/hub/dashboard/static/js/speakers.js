@@ -153,6 +153,7 @@ class Enrollment {
     this.progress.value = 0;
     const microphone = new Microphone(() => {});
     let profileId = null;
+    let enrolled = null;
     try {
       await microphone.start();
       for (let sample = 1; sample <= samples && !this.cancelled; sample++) {
@@ -165,14 +166,19 @@ class Enrollment {
         const query = profileId
           ? `id=${encodeURIComponent(profileId)}`
           : `name=${encodeURIComponent(name)}&priority=${encodeURIComponent(priority)}`;
-        const enrolled = await this.api.request("POST", `api/speakers/enroll?${query}`, wavFile(chunks), {
+        enrolled = await this.api.request("POST", `api/speakers/enroll?${query}`, wavFile(chunks), {
           contentType: "audio/wav",
         });
         profileId = enrolled.id;
         this.progress.value = sample / samples;
       }
       if (this.cancelled) say(this.status, profileId ? "Stopped; the samples sent so far are kept." : "Cancelled.");
-      else say(this.status, `Enrolled ${name} with ${samples} sample${samples > 1 ? "s" : ""}.`, "ok");
+      else if (enrolled && !enrolled.ready) {
+        // kiwi-speaker names a voice only once it has enough enrolment speech.
+        const more = enrolled.samples_needed;
+        say(this.status, `Enrolled ${name} with ${samples} sample${samples > 1 ? "s" : ""}; ` +
+          `${more} more sample${more > 1 ? "s" : ""} before Kiwi recognises this voice.`, "ok");
+      } else say(this.status, `Enrolled ${name} with ${samples} sample${samples > 1 ? "s" : ""}.`, "ok");
       this.form.dataset.enrolled = profileId ?? "";
     } catch (err) {
       say(this.status, `Enrollment failed: ${err.message}`, "error");

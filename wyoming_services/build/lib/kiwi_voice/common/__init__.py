@@ -1,0 +1,1 @@
+"""Code shared by the Wyoming services: audio conversion, model lookup and download, errors."""

@@ -1,0 +1,180 @@
+"""The host's microphone and speaker (PulseAudio in the add-on, `audio: true`), optional.
+
+Uses `sounddevice` (PortAudio) when it is installed and a device exists; otherwise host audio
+is off with one log line, and the hub runs on browser audio alone. `KIWI_HOST_AUDIO`: auto
+(default: use what exists), on (same, but say loudly what is missing), off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from wyoming.audio import AudioChunk
+
+from kiwi_voice.hub.audio.convert import PcmConverter
+from kiwi_voice.hub.pipeline.frames import TurnFrame
+
+if TYPE_CHECKING:
+    from kiwi_voice.hub.pipeline.runtime import PipelineRuntime
+
+    from .listener import Listener
+
+_LOGGER = logging.getLogger(__name__)
+RATE = 16_000
+BLOCK_SAMPLES = 1600  # 100 ms
+
+
+class HostSpeaker:
+    """A TurnSink (and hub AudioOutput) that plays on the host's default output device."""
+
+    label = "host"
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._stopped: set[str] = set()
+        self._turn: str | None = None
+        self._converter = PcmConverter(RATE)
+
+    async def send_frame(self, frame: TurnFrame) -> None:
+        return None
+
+    async def play(self, turn_id: str, chunk: AudioChunk) -> None:
+        if turn_id in self._stopped:
+            return
+        if turn_id != self._turn:
+            self._turn, self._converter = turn_id, PcmConverter(RATE)
+        pcm = self._converter.convert(chunk.audio, chunk.rate, chunk.width, chunk.channels)
+        # A blocking write returns when the device took the audio: playback paces itself.
+        await asyncio.get_running_loop().run_in_executor(None, self._stream.write, pcm)
+
+    async def stop_playback(self, turn_id: str) -> None:
+        self._stopped.add(turn_id)
+        await self.flush()
+
+    async def wait_played(self, turn_id: str) -> None:
+        return None
+
+    async def flush(self) -> None:
+        def restart() -> None:
+            self._stream.abort()  # drops what the device has not played yet
+            self._stream.start()
+
+        await asyncio.get_running_loop().run_in_executor(None, restart)
+
+
+class _HostOutput:
+    """HostSpeaker as one of the hub's PlaybackOutputs (announcements)."""
+
+    def __init__(self, speaker: HostSpeaker) -> None:
+        self._speaker = speaker
+
+    async def play(self, chunk: AudioChunk) -> None:
+        await self._speaker.play("announcement", chunk)
+
+    async def flush(self) -> None:
+        await self._speaker.flush()
+
+
+class HostAudio:
+    def __init__(self) -> None:
+        self._streams: list[Any] = []
+        self._listener: Listener | None = None
+        self._feeder: asyncio.Task[None] | None = None
+        self._remove_output: Any = None
+
+    @classmethod
+    async def start(cls, runtime: PipelineRuntime, mode: str) -> HostAudio | None:
+        """Open what exists; None (and one log line) when there is nothing to open."""
+        if mode == "off":
+            _LOGGER.info("Host audio off (KIWI_HOST_AUDIO=off)")
+            return None
+        log = _LOGGER.warning if mode == "on" else _LOGGER.info
+        try:
+            import sounddevice
+        except (ImportError, OSError) as err:  # OSError: the PortAudio library is missing
+            log("Host audio disabled: sounddevice is not available (%s)", err)
+            return None
+        host = cls()
+        speaker = host._open_speaker(sounddevice, log)
+        sink = speaker
+        if speaker is not None:
+            host._remove_output = runtime.context.outputs.add(_HostOutput(speaker))
+        host._open_microphone(sounddevice, runtime, sink, log)
+        if not host._streams:
+            return None
+        return host
+
+    def _open_speaker(self, sounddevice: Any, log: Any) -> HostSpeaker | None:
+        try:
+            sounddevice.query_devices(kind="output")
+            stream = sounddevice.RawOutputStream(samplerate=RATE, channels=1, dtype="int16")
+            stream.start()
+        except Exception as err:  # PortAudioError, ValueError: no usable device
+            log("Host speaker disabled: %s", err)
+            return None
+        self._streams.append(stream)
+        _LOGGER.info("Host speaker on: %s", _device_name(sounddevice, "output"))
+        return HostSpeaker(stream)
+
+    def _open_microphone(
+        self, sounddevice: Any, runtime: PipelineRuntime, speaker: HostSpeaker | None, log: Any
+    ) -> None:
+        from kiwi_voice.hub.pipeline.sink import SilentSink
+
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=100)
+
+        def on_audio(data: Any, _frames: int, _time: Any, _status: Any) -> None:
+            # PortAudio's thread: hand the block to the event loop, drop it if the loop lags.
+            loop.call_soon_threadsafe(_offer, queue, bytes(data))
+
+        try:
+            sounddevice.query_devices(kind="input")
+            stream = sounddevice.RawInputStream(
+                samplerate=RATE,
+                channels=1,
+                dtype="int16",
+                blocksize=BLOCK_SAMPLES,
+                callback=on_audio,
+            )
+            stream.start()
+        except Exception as err:
+            log("Host microphone disabled: %s", err)
+            return
+        self._streams.append(stream)
+        self._listener = runtime.listener(speaker or SilentSink())
+        self._feeder = asyncio.create_task(self._feed(queue), name="host-microphone")
+        _LOGGER.info("Host microphone on: %s", _device_name(sounddevice, "input"))
+
+    async def _feed(self, queue: asyncio.Queue[bytes]) -> None:
+        assert self._listener is not None
+        while True:
+            await self._listener.feed(await queue.get())
+
+    async def close(self) -> None:
+        if self._feeder is not None:
+            self._feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._feeder
+        if self._listener is not None:
+            await self._listener.close()
+        if self._remove_output is not None:
+            self._remove_output()
+        for stream in self._streams:
+            with contextlib.suppress(Exception):
+                stream.close()
+
+
+def _offer(queue: asyncio.Queue[bytes], block: bytes) -> None:
+    with contextlib.suppress(asyncio.QueueFull):
+        queue.put_nowait(block)
+
+
+def _device_name(sounddevice: Any, kind: str) -> str:
+    try:
+        return str(sounddevice.query_devices(kind=kind)["name"])
+    except Exception:
+        return "default device"

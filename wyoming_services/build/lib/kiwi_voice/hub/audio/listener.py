@@ -1,0 +1,346 @@
+"""One audio source's ears: wake word → capture until end of speech → a turn for the pipeline.
+
+Every source (a browser session, the host microphone, a WAV file) gets a `Listener` and feeds
+it 16 kHz mono s16 audio in pieces of any size, in real time or faster. Audio is kept in a
+ring buffer indexed by sample position, so the capture starts exactly where the wake word
+ended even when kiwi-wake reports it after more audio arrived.
+
+Modes: `continuous` listens for the wake word with the engine `WakeEngineSelector` chose
+(openwakeword: all audio streams to kiwi-wake; text: each stretch of speech is transcribed
+and matched against the wake word), `push_to_talk` captures between start and end only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+from kiwi_voice.hub.errors import ServiceError
+from kiwi_voice.hub.event_payloads import EventType, error
+from kiwi_voice.hub.events import EventBus
+from kiwi_voice.hub.pipeline import frames
+from kiwi_voice.hub.pipeline.engine import Pipeline
+from kiwi_voice.hub.pipeline.sink import TurnSink
+from kiwi_voice.hub.pipeline.stt import SttClient
+from kiwi_voice.hub.pipeline.turn import Turn, TurnRequest
+from kiwi_voice.hub.pipeline.vad import Endpointer, EndpointSettings, Utterance
+from kiwi_voice.hub.pipeline.wake import (
+    EngineChoice,
+    WakeWordStream,
+    text_matches_wake_word,
+)
+from kiwi_voice.hub.pipeline.wake_select import WakeEngineSelector
+from kiwi_voice.hub.settings import SettingsStore
+from kiwi_voice.hub.speakers import PcmAudio
+
+from .ring import AudioRing
+
+_LOGGER = logging.getLogger(__name__)
+RATE = 16_000
+# A restarted kiwi-wake must hear the next wake word within seconds; a refused connect is cheap.
+_WAKE_RETRY_SECONDS = 1.0
+
+
+class ListenMode(StrEnum):
+    CONTINUOUS = "continuous"
+    PUSH_TO_TALK = "push_to_talk"
+
+
+@dataclass
+class _Capture:
+    turn_id: str
+    trigger: Literal["wake_word", "push_to_talk"]
+    endpointer: Endpointer
+    start: int  # sample position in the ring
+
+
+@dataclass
+class _Segment:
+    """A stretch of audio the text wake engine is cutting at the next pause."""
+
+    endpointer: Endpointer
+    start: int
+
+
+class Listener:
+    def __init__(
+        self,
+        *,
+        sink: TurnSink,
+        pipeline: Pipeline,
+        selector: WakeEngineSelector,
+        stt: SttClient,
+        settings: SettingsStore,
+        bus: EventBus,
+        wake_uri: str,
+        mode: ListenMode = ListenMode.CONTINUOUS,
+    ) -> None:
+        self._sink = sink
+        self._pipeline = pipeline
+        self._selector = selector
+        self._stt = stt
+        self._settings = settings
+        self._bus = bus
+        self._wake_uri = wake_uri
+        self.mode = mode
+        self._ring = AudioRing(RATE)
+        self._capture: _Capture | None = None
+        self._used_until = 0  # audio before this position belonged to a finished capture
+        self._wake: WakeWordStream | None = None
+        self._wake_retry_at = 0.0
+        self._reported: str | None = None  # the last wake failure told to the user
+        self._detections: asyncio.Queue[int] = asyncio.Queue()
+        self._segment: _Segment | None = None
+        # Speech segments waiting for the text engine: (audio, start, end) sample positions.
+        self._segments: asyncio.Queue[tuple[bytes, int, int]] = asyncio.Queue()
+        self._workers = [
+            asyncio.create_task(self._handle_detections(), name=f"wake-{sink.label}"),
+            asyncio.create_task(self._handle_segments(), name=f"text-wake-{sink.label}"),
+        ]
+        self._unlisten = selector.on_change(self._on_engine_changed)
+        self.turns: list[asyncio.Task[Turn]] = []
+
+    # ---- input ------------------------------------------------------------------------------
+
+    async def feed(self, pcm: bytes) -> None:
+        """Add audio (16 kHz mono s16, whole samples)."""
+        if not pcm:
+            return
+        self._ring.append(pcm)
+        # The capture first: a capture that starts while we wait below reads this audio from
+        # the ring, so it must not get it twice.
+        if self._capture is not None:
+            result = self._capture.endpointer.add(pcm)
+            if result is not None:
+                await self._complete(result)
+        if self.mode is ListenMode.CONTINUOUS:
+            choice = self._selector.current
+            if choice.engine == "openwakeword":
+                await self._send_to_wake(pcm, choice)
+            elif self._capture is None:
+                self._scan_for_text_wake(pcm)
+
+    async def start_speaking(self) -> None:
+        """Push-to-talk pressed: barge in and capture until `end_speaking`."""
+        await self.cancel_capture()
+        turn_id = await self._pipeline.wake(self._sink, "push_to_talk")
+        await self._start_capture(turn_id, "push_to_talk", self._ring.end, push_to_talk=True)
+
+    async def end_speaking(self) -> None:
+        capture = self._capture
+        if capture is not None and capture.trigger == "push_to_talk":
+            await self._complete(capture.endpointer.finish())
+
+    async def cancel_capture(self) -> None:
+        capture, self._capture = self._capture, None
+        if capture is not None:
+            self._used_until = self._ring.end
+            await self._pipeline.heard_nothing(capture.turn_id)
+
+    async def finish(self) -> list[asyncio.Task[Turn]]:
+        """The input ended (a file): settle wake detection and capture; returns the turns."""
+        if self._wake is not None:
+            await self._wake.end()
+        await self._detections.join()
+        if self._segment is not None:
+            segment, self._segment = self._segment, None
+            self._queue_segment(segment, segment.endpointer.finish())
+        await self._segments.join()
+        if self._capture is not None:
+            await self._complete(self._capture.endpointer.finish())
+        return list(self.turns)
+
+    async def close(self) -> None:
+        self._unlisten()
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        await self._close_wake()
+        await self.cancel_capture()
+
+    # ---- capture ----------------------------------------------------------------------------
+
+    def _endpoint_settings(self, push_to_talk: bool) -> EndpointSettings:
+        max_seconds = float(self._settings.get("max_utterance_seconds"))
+        if push_to_talk:  # the user decides when it ends
+            return EndpointSettings(
+                silence_seconds=max_seconds + 1, max_seconds=max_seconds, start_timeout_seconds=None
+            )
+        return EndpointSettings(
+            silence_seconds=float(self._settings.get("vad_silence_seconds")),
+            max_seconds=max_seconds,
+            start_timeout_seconds=float(self._settings.get("listen_timeout_seconds")),
+        )
+
+    async def _start_capture(
+        self,
+        turn_id: str,
+        trigger: Literal["wake_word", "push_to_talk"],
+        position: int,
+        *,
+        push_to_talk: bool = False,
+    ) -> None:
+        capture = _Capture(
+            turn_id, trigger, Endpointer(self._endpoint_settings(push_to_talk)), position
+        )
+        self._capture = capture
+        self._segment = None  # the text engine starts afresh after this utterance
+        # Audio that arrived since the wake word ended is already here: listen to it first.
+        result = capture.endpointer.add(self._ring.since(position))
+        if result is not None:
+            await self._complete(result)
+
+    async def _complete(self, utterance: Utterance) -> None:
+        capture, self._capture = self._capture, None
+        if capture is None:
+            return
+        self._used_until = capture.start + utterance.end_offset // 2
+        if not utterance.had_speech:
+            await self._pipeline.heard_nothing(capture.turn_id)
+            return
+        _LOGGER.debug(
+            "%s: utterance of %.2f s (%s)", self._sink.label, utterance.seconds, utterance.reason
+        )
+        request = TurnRequest(
+            turn_id=capture.turn_id,
+            sink=self._sink,
+            trigger=capture.trigger,
+            audio=utterance.pcm,
+            speech_ended=time.perf_counter(),
+        )
+        self.turns.append(self._pipeline.submit(request))
+
+    # ---- openwakeword through kiwi-wake ------------------------------------------------------
+
+    async def _send_to_wake(self, pcm: bytes, choice: EngineChoice) -> None:
+        stream = self._wake
+        if stream is not None and stream.failure is not None:
+            await self._report(stream.failure)
+            await self._close_wake()
+            stream = None
+        if stream is None:
+            if time.monotonic() < self._wake_retry_at:
+                return
+            base = self._ring.end - len(pcm) // 2
+            stream = WakeWordStream(
+                self._wake_uri,
+                [choice.model or choice.wake_word],
+                lambda detection: self._detections.put_nowait(base + detection.stream_ms * 16),
+            )
+            try:
+                await stream.open()
+            except ServiceError as err:
+                await self._report(err)
+                self._wake_retry_at = time.monotonic() + _WAKE_RETRY_SECONDS
+                return
+            self._wake = stream
+        await stream.send(pcm)
+
+    async def _close_wake(self) -> None:
+        stream, self._wake = self._wake, None
+        if stream is not None:
+            self._wake_retry_at = time.monotonic() + _WAKE_RETRY_SECONDS
+            await stream.close()
+
+    def _on_engine_changed(self, choice: EngineChoice) -> None:
+        stream, self._wake = self._wake, None
+        self._wake_retry_at = 0.0
+        self._segment = None
+        if stream is not None:
+            asyncio.create_task(stream.close())  # noqa: RUF006 - closing needs no result
+
+    async def _handle_detections(self) -> None:
+        while True:
+            position = await self._detections.get()
+            try:
+                await self._wake_at(position)
+            except Exception:
+                _LOGGER.exception("%s: handling a wake word failed", self._sink.label)
+            finally:
+                self._detections.task_done()
+
+    async def _wake_at(self, position: int) -> None:
+        if self._capture is not None or position < self._used_until:
+            return  # inside an utterance being captured, or audio already used
+        self._reported = None
+        turn_id = await self._pipeline.wake(self._sink, "wake_word")
+        await self._start_capture(turn_id, "wake_word", position)
+
+    # ---- the text engine: transcribe speech, look for the wake word -------------------------
+
+    def _scan_for_text_wake(self, pcm: bytes) -> None:
+        if self._segment is None:
+            start = max(self._used_until, self._ring.end - len(pcm) // 2)
+            settings = EndpointSettings(
+                silence_seconds=float(self._settings.get("vad_silence_seconds")),
+                max_seconds=float(self._settings.get("max_utterance_seconds")),
+                start_timeout_seconds=None,
+            )
+            self._segment = _Segment(Endpointer(settings), start)
+            pcm = self._ring.since(start)
+        segment = self._segment
+        result = segment.endpointer.add(pcm)
+        if result is not None:
+            self._segment = None
+            self._queue_segment(segment, result)
+
+    def _queue_segment(self, segment: _Segment, result: Utterance) -> None:
+        if result.had_speech:
+            end = segment.start + result.end_offset // 2
+            self._segments.put_nowait((result.pcm, segment.start, end))
+
+    async def _handle_segments(self) -> None:
+        while True:
+            pcm, start, end = await self._segments.get()
+            try:
+                if self._capture is None and start >= self._used_until:
+                    await self._match_text_wake(pcm, end)
+            except Exception:
+                _LOGGER.exception("%s: text wake word matching failed", self._sink.label)
+            finally:
+                self._segments.task_done()
+
+    async def _match_text_wake(self, pcm: bytes, end: int) -> None:
+        language = str(self._settings.get("language"))
+        try:
+            transcript = await self._stt.transcribe(PcmAudio(RATE, 2, 1, pcm), language)
+        except ServiceError as err:
+            await self._report(err)
+            return
+        rest = text_matches_wake_word(transcript.text, self._selector.current.wake_word)
+        # Checked again: a capture may have started while the transcript was being made.
+        if rest is None or self._capture is not None or end < self._used_until:
+            return
+        self._reported = None
+        turn_id = await self._pipeline.wake(self._sink, "wake_word")
+        if rest:  # "kiwi, turn on the light": the command came with the wake word
+            self._used_until = end
+            request = TurnRequest(
+                turn_id=turn_id,
+                sink=self._sink,
+                trigger="wake_word",
+                audio=pcm,
+                text=rest,
+                language=transcript.language or language,
+            )
+            self.turns.append(self._pipeline.submit(request))
+        else:
+            await self._start_capture(turn_id, "wake_word", end)
+
+    # ---- failures ---------------------------------------------------------------------------
+
+    async def _report(self, err: ServiceError) -> None:
+        """Tell the user once per outage, not for every chunk of audio."""
+        if self._reported == err.message:
+            return
+        self._reported = err.message
+        _LOGGER.warning("%s: %s failed: %s", self._sink.label, err.service, err.message)
+        self._bus.publish(EventType.ERROR, error(err.message, err.service, err.code), "listener")
+        await self._sink.send_frame(frames.turn_error(err.code, err.message))

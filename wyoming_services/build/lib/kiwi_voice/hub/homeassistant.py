@@ -1,0 +1,145 @@
+"""Home Assistant's REST API: is it reachable, and its conversation agent for home control.
+
+Where HA is: the `homeassistant_url` setting with the `KIWI_HA_TOKEN` long-lived token, or, in
+the add-on, the Supervisor's proxy `http://supervisor/core` with `SUPERVISOR_TOKEN` (the
+launcher passes both as KIWI_HA_URL / KIWI_HA_TOKEN).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import aiohttp
+
+from .errors import ServiceError, ServiceProtocolError, ServiceUnavailable
+from .protocol import HomeAssistantCommandResponse
+from .settings import SettingsStore
+
+SERVICE = "homeassistant"
+SUPERVISOR_URL = "http://supervisor/core"
+_STATUS_CACHE_SECONDS = 5.0
+_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=3)
+_STATUS_TIMEOUT = aiohttp.ClientTimeout(total=3, connect=2)
+
+
+class HomeAssistantNotConfigured(ServiceError):
+    def __init__(self) -> None:
+        super().__init__(
+            SERVICE,
+            "homeassistant_not_configured",
+            "Home Assistant is not configured: set homeassistant_url and the KIWI_HA_TOKEN token",
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    base_url: str
+    token: str
+
+    @property
+    def mode(self) -> Literal["supervisor", "direct"]:
+        return "supervisor" if urlparse(self.base_url).hostname == "supervisor" else "direct"
+
+
+class HomeAssistantClient:
+    def __init__(self, settings: SettingsStore, token: str | None, in_addon: bool) -> None:
+        self._settings = settings
+        self._token = token
+        self._in_addon = in_addon
+        self._session: aiohttp.ClientSession | None = None
+        self._status: tuple[Target, float, bool] | None = None
+
+    def target(self) -> Target | None:
+        url = str(self._settings.get("homeassistant_url")).rstrip("/")
+        if not url and self._in_addon:
+            url = SUPERVISOR_URL
+        if not url or not self._token:
+            return None
+        return Target(url, self._token)
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _headers(self, target: Target) -> dict[str, str]:
+        return {"Authorization": f"Bearer {target.token}"}
+
+    async def connected(self) -> bool:
+        """Whether HA's API answers with our token (cached for a few seconds)."""
+        target = self.target()
+        if target is None:
+            return False
+        cached = self._status
+        if cached and cached[0] == target and time.monotonic() - cached[1] < _STATUS_CACHE_SECONDS:
+            return cached[2]
+        try:
+            async with self._http().get(
+                f"{target.base_url}/api/", headers=self._headers(target), timeout=_STATUS_TIMEOUT
+            ) as response:
+                ok = response.status == 200
+        except (TimeoutError, aiohttp.ClientError, ValueError):
+            ok = False
+        self._status = (target, time.monotonic(), ok)
+        return ok
+
+    def last_known_connected(self) -> bool:
+        target = self.target()
+        return bool(self._status and target and self._status[0] == target and self._status[2])
+
+    async def process(self, text: str, language: str) -> HomeAssistantCommandResponse:
+        """Run `text` through HA's conversation agent; returns what it answered."""
+        target = self.target()
+        if target is None:
+            raise HomeAssistantNotConfigured()
+        url = f"{target.base_url}/api/conversation/process"
+        try:
+            async with self._http().post(
+                url,
+                json={"text": text, "language": language},
+                headers=self._headers(target),
+                timeout=_TIMEOUT,
+            ) as response:
+                if response.status in (401, 403):
+                    raise ServiceError(
+                        SERVICE, "homeassistant_auth_failed", "Home Assistant refused the token"
+                    )
+                if response.status != 200:
+                    raise ServiceError(
+                        SERVICE,
+                        "homeassistant_error",
+                        f"Home Assistant answered HTTP {response.status}",
+                    )
+                body: Any = await response.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as err:
+            self._status = (target, time.monotonic(), False)
+            raise ServiceUnavailable(SERVICE, f"cannot reach Home Assistant: {err}") from err
+        self._status = (target, time.monotonic(), True)
+        return {
+            "response": _speech(body),
+            "command": text,
+            "response_type": _get(body, "response", "response_type"),
+            "conversation_id": _get(body, "conversation_id"),
+        }
+
+
+def _get(body: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(body, dict):
+            return None
+        body = body.get(key)
+    return body if isinstance(body, str) else None
+
+
+def _speech(body: Any) -> str:
+    speech = _get(body, "response", "speech", "plain", "speech")
+    if speech is None:
+        raise ServiceProtocolError(SERVICE, "Home Assistant's answer has no response.speech.plain")
+    return speech

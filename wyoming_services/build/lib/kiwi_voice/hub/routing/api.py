@@ -1,0 +1,207 @@
+"""POST /api/conversation: text in, an answer out, routed like a voice turn (Home Assistant
+first, then Claude with the active soul). Kiwi's integration uses it as HA's conversation agent.
+
+The answer is one JSON object, or a stream when the client asks for one: Server-Sent Events
+with `Accept: text/event-stream`, newline-delimited JSON with `Accept: application/x-ndjson`.
+Each streamed message is a `delta`, then one `done` (or `error`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+from aiohttp import web
+
+from kiwi_voice.hub.endpoint import Call, Endpoint
+from kiwi_voice.hub.errors import ApiError, ServiceError, from_service_error
+from kiwi_voice.hub.event_payloads import EventType, error, llm_complete, llm_token
+from kiwi_voice.hub.pipeline.runtime import PIPELINE_KEY
+from kiwi_voice.hub.protocol import LanguageCode
+from kiwi_voice.hub.shapes import Doc, Length
+
+from .router import Reply, Route
+
+_LOGGER = logging.getLogger(__name__)
+TAG = "conversation"
+SOURCE = "conversation"
+SSE = "text/event-stream"
+NDJSON = "application/x-ndjson"
+
+
+class ConversationRequest(TypedDict):
+    """Kiwi addition."""
+
+    text: Annotated[str, Length(1, 2000)]
+    language: NotRequired[LanguageCode]
+    conversation_id: NotRequired[
+        Annotated[str, Length(1, 128), Doc("Continue this conversation (its history is kept)")]
+    ]
+
+
+class ConversationResponse(TypedDict):
+    """Kiwi addition."""
+
+    response: str
+    conversation_id: str
+    route: Literal["homeassistant", "claude"]
+    model: Annotated[str | None, Doc("The Claude model, when Claude answered")]
+    response_type: Annotated[str | None, Doc("Home Assistant's response_type, when it answered")]
+
+
+class ConversationDelta(TypedDict):
+    type: Literal["delta"]
+    text: str
+
+
+class ConversationDone(TypedDict):
+    type: Literal["done"]
+    response: str
+    conversation_id: str
+    route: Literal["homeassistant", "claude"]
+    model: str | None
+    response_type: str | None
+
+
+class ConversationStreamError(TypedDict):
+    type: Literal["error"]
+    code: str
+    message: str
+
+
+ConversationStreamFrame = ConversationDelta | ConversationDone | ConversationStreamError
+
+
+def _report(call: Call, err: ServiceError) -> None:
+    _LOGGER.warning("Conversation: %s failed: %s (%s)", err.service, err.message, err.code)
+    call.ctx.bus.publish(EventType.ERROR, error(err.message, err.service, err.code), err.service)
+
+
+def _api_error(err: ServiceError) -> ApiError:
+    if err.code == "no_route":
+        return ApiError(503, err.code, err.message)
+    return from_service_error(err)
+
+
+def _stream_format(request: web.Request) -> str | None:
+    accept = request.headers.get("Accept", "")
+    if SSE in accept:
+        return SSE
+    if NDJSON in accept:
+        return NDJSON
+    return None
+
+
+async def post_conversation(call: Call) -> Any:
+    runtime = call.request.app[PIPELINE_KEY]
+    text = call.body["text"]
+    language = call.body.get("language") or str(call.ctx.settings.get("language"))
+    conversation_id = call.body.get("conversation_id") or f"conv_{secrets.token_hex(8)}"
+    context_key = f"conversation:{conversation_id}"
+    try:
+        reply = await runtime.router.route(
+            text,
+            language,
+            context_key,
+            allow_home_control=True,
+            report_error=lambda err: _report(call, err),
+        )
+    except ServiceError as err:
+        _report(call, err)
+        raise _api_error(err) from err
+    stream_format = _stream_format(call.request)
+    if stream_format is None:
+        try:
+            async for _delta in _deltas(call, reply):
+                pass
+        except ServiceError as err:
+            _report(call, err)
+            raise _api_error(err) from err
+        runtime.router.remember(context_key, text, reply)
+        return _done(reply, conversation_id, typed=False)
+    return await _stream(
+        call,
+        reply=reply,
+        stream_format=stream_format,
+        context_key=context_key,
+        text=text,
+        conversation_id=conversation_id,
+    )
+
+
+async def _deltas(call: Call, reply: Reply) -> Any:
+    from_claude = reply.route is Route.CLAUDE
+    async for delta in reply.stream():
+        if from_claude:
+            call.ctx.bus.publish(EventType.LLM_TOKEN, llm_token(delta), SOURCE)
+        yield delta
+    if from_claude:
+        call.ctx.bus.publish(EventType.LLM_COMPLETE, llm_complete(reply.text, reply.model), SOURCE)
+
+
+def _done(reply: Reply, conversation_id: str, *, typed: bool) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "response": reply.text,
+        "conversation_id": conversation_id,
+        "route": reply.route.value,
+        "model": reply.model,
+        "response_type": reply.response_type,
+    }
+    return {"type": "done", **answer} if typed else answer
+
+
+async def _stream(
+    call: Call,
+    *,
+    reply: Reply,
+    stream_format: str,
+    context_key: str,
+    text: str,
+    conversation_id: str,
+) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={"Content-Type": stream_format, "Cache-Control": "no-cache"}
+    )
+    await response.prepare(call.request)
+
+    async def send(frame: dict[str, Any]) -> None:
+        data = json.dumps(frame, ensure_ascii=False)
+        if stream_format == SSE:
+            await response.write(f"event: {frame['type']}\ndata: {data}\n\n".encode())
+        else:
+            await response.write(data.encode() + b"\n")
+
+    try:
+        async for delta in _deltas(call, reply):
+            await send({"type": "delta", "text": delta})
+    except ServiceError as err:
+        _report(call, err)
+        await send({"type": "error", "code": err.code, "message": err.message})
+    else:
+        await send(_done(reply, conversation_id, typed=True))
+        call.request.app[PIPELINE_KEY].router.remember(context_key, text, reply)
+    await response.write_eof()
+    return response
+
+
+ENDPOINTS = (
+    Endpoint(
+        method="POST",
+        path="/api/conversation",
+        handler=post_conversation,
+        summary="Ask Kiwi in text: Home Assistant first, then Claude with the active soul",
+        tag=TAG,
+        request=ConversationRequest,
+        response=ConversationResponse,
+        stream_frame=ConversationStreamFrame,
+        errors=(502, 503),
+        description=(
+            "Kiwi addition, used by the integration's conversation agent. With "
+            "`Accept: text/event-stream` (SSE) or `Accept: application/x-ndjson` the answer "
+            "streams: `delta` messages with text, then `done` (the same fields as the JSON "
+            "answer) or `error`."
+        ),
+    ),
+)

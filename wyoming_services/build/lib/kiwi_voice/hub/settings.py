@@ -1,0 +1,155 @@
+"""Run-time settings: defaults, overridden by the environment, overridden by what the owner changed.
+
+Layers, lowest first:
+1. `DEFAULTS` below;
+2. environment variables `KIWI_<FIELD>` (the launcher passes the add-on's options this way) and a
+   few aliases (`KIWI_ANTHROPIC_MODEL`, `KIWI_HA_URL`, `KIWI_WAKE_THRESHOLD`);
+3. changes made through the API (PATCH /api/config, POST /api/language), persisted in kiwi.db.
+   Patching a field to null removes the change and the field falls back to layers 1-2.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+
+import voluptuous as vol
+
+from .protocol import Settings, SettingsPatch
+from .shapes import body_validator, field_names, validator
+from .store import Store
+
+_LOGGER = logging.getLogger(__name__)
+_NAMESPACE = "settings"
+
+DEFAULTS: Settings = {
+    "language": "en",
+    "tts_provider": "piper",
+    "tts_qwen_backend": "local",
+    "tts_voice": "",
+    "tts_default_style": "neutral",
+    "stt_model": "base",
+    "stt_device": "cpu",
+    "wake_word": "kiwi",
+    "wake_word_engine": "auto",
+    "wake_word_threshold": 0.5,
+    "allow_nsfw": False,
+    "llm_model": "claude-sonnet-4-5",
+    "guest_policy": "approve",
+    "unknown_speaker_policy": "deny",
+    "friend_policy": "allow",
+    "approval_timeout_seconds": 120.0,
+    "approvals_via_api": False,
+    "sensitive_actions": "lock,alarm_control_panel,cover,*garage*",
+    "auto_learn_guests": False,
+    "auto_learn_samples": 3,
+    "auto_learn_min_confidence": 0.75,
+    "homeassistant_url": "",
+    "vad_silence_seconds": 0.8,
+    "max_utterance_seconds": 15.0,
+    "listen_timeout_seconds": 6.0,
+    "context_idle_seconds": 300.0,
+}
+ENV_ALIASES = {
+    "KIWI_ANTHROPIC_MODEL": "llm_model",
+    "KIWI_HA_URL": "homeassistant_url",
+    "KIWI_WAKE_THRESHOLD": "wake_word_threshold",
+}
+FIELDS = field_names(Settings)
+_VALIDATE_PATCH = body_validator(SettingsPatch)
+_VALIDATE_FULL = validator(Settings)
+
+ChangeListener = Callable[[dict[str, Any]], None]
+
+
+def defaults_from_environ(environ: Mapping[str, str]) -> Settings:
+    """DEFAULTS with what the environment sets; a bad value is logged and ignored, never fatal."""
+    values: dict[str, Any] = dict(DEFAULTS)
+    candidates = {f"KIWI_{name.upper()}": name for name in FIELDS} | ENV_ALIASES
+    for variable, name in candidates.items():
+        raw = environ.get(variable)
+        if raw is None:
+            continue
+        try:
+            value = _coerce(raw, DEFAULTS[name])  # type: ignore[literal-required]
+            _VALIDATE_PATCH({name: value})
+        except (ValueError, vol.Invalid) as err:
+            _LOGGER.warning("Ignoring %s=%r: %s", variable, raw, err)
+            continue
+        values[name] = value
+    return cast(Settings, _VALIDATE_FULL(values))
+
+
+def _coerce(raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError("expected true or false")
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, int):
+        return int(raw)
+    return raw.strip()
+
+
+class SettingsStore:
+    def __init__(self, store: Store, defaults: Settings) -> None:
+        self._store = store
+        self._defaults = defaults
+        self._overrides = self._load_overrides()
+        self._listeners: list[ChangeListener] = []
+
+    def _load_overrides(self) -> dict[str, Any]:
+        overrides: dict[str, Any] = {}
+        for name, value in self._store.read_namespace(_NAMESPACE).items():
+            try:
+                _VALIDATE_PATCH({name: value})
+            except vol.Invalid as err:
+                # A setting an older or newer Kiwi wrote; the default serves instead.
+                _LOGGER.warning("Ignoring stored setting %s=%r: %s", name, value, err)
+                continue
+            overrides[name] = value
+        return overrides
+
+    def current(self) -> Settings:
+        return cast(Settings, {**self._defaults, **self._overrides})
+
+    def get(self, name: str) -> Any:
+        return self.current()[name]  # type: ignore[literal-required]
+
+    def update(self, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply a validated patch atomically; returns {field: new value} for what changed.
+
+        Raises voluptuous.Invalid naming the field when the patch is not valid; nothing is
+        written then.
+        """
+        patch = _VALIDATE_PATCH(dict(patch))
+        before = self.current()
+        overrides = dict(self._overrides)
+        for name, value in patch.items():
+            if value is None:
+                overrides.pop(name, None)
+            else:
+                overrides[name] = value
+        after = cast(Settings, {**self._defaults, **overrides})
+        changed = {name: after[name] for name in FIELDS if after[name] != before[name]}  # type: ignore[literal-required]
+        set_values = {k: v for k, v in patch.items() if v is not None}
+        removed = [k for k, v in patch.items() if v is None]
+        if set_values or removed:
+            self._store.write_namespace(_NAMESPACE, set_values, removed)
+        self._overrides = overrides
+        if changed:
+            for listener in list(self._listeners):
+                try:
+                    listener(dict(changed))
+                except Exception:
+                    _LOGGER.exception("Settings listener failed")
+        return changed
+
+    def on_change(self, listener: ChangeListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
