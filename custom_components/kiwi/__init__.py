@@ -13,6 +13,7 @@ from .api import KiwiClient
 from .const import DOMAIN
 from .coordinator import KiwiConfigEntry, KiwiCoordinator, KiwiData
 from .entity import hub_device_info
+from .identity import async_adopt_instance_id
 from .services import async_setup_services
 from .speakers import async_remove_stale_speaker_devices, is_stale_speaker_device
 
@@ -45,6 +46,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: KiwiConfigEntry) -> bool
     )
     coordinator = KiwiCoordinator(hass, entry, client)
     info = await coordinator.async_connect()
+    if info.instance_id:  # entries from before instance ids take it over, devices and all
+        async_adopt_instance_id(hass, entry, info.instance_id)
     entry.runtime_data = KiwiData(client=client, coordinator=coordinator, info=info)
 
     # The hub device exists before any entity so that device triggers can name it.

@@ -7,7 +7,6 @@ from typing import Any
 
 import voluptuous as vol
 from homeassistant.config_entries import (
-    SOURCE_HASSIO,
     ConfigEntry,
     ConfigEntryState,
     ConfigFlow,
@@ -30,12 +29,14 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 
 from .api import (
+    HubInfo,
     KiwiAuthenticationError,
     KiwiClient,
     KiwiConnectionError,
     KiwiError,
 )
 from .const import CONF_SPEAKER_PERSONS, DEFAULT_NAME, DEFAULT_PORT, DOMAIN, LOGGER
+from .identity import hub_unique_id, takes_instance_id
 
 TOKEN_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 PORT_SELECTOR = vol.All(
@@ -54,11 +55,6 @@ def _connection_schema(defaults: Mapping[str, Any]) -> vol.Schema:
     )
 
 
-def _address_id(host: str, port: int) -> str:
-    """The unique id of a hand-added hub: where it listens (the hub reports no identity)."""
-    return f"{host.lower()}:{port}"
-
-
 class KiwiConfigFlow(ConfigFlow, domain=DOMAIN):
     """Handle a config flow for Kiwi."""
 
@@ -73,33 +69,38 @@ class KiwiConfigFlow(ConfigFlow, domain=DOMAIN):
         """Link speaker profiles to people."""
         return KiwiOptionsFlow()
 
-    async def _async_probe(self, host: str, port: int, token: str) -> str | None:
-        """Try the hub with this token; return the error key, None when it works."""
+    async def _async_probe(
+        self, host: str, port: int, token: str
+    ) -> tuple[str | None, HubInfo | None]:
+        """Try the hub with this token: (the error key, None) or (None, its identity)."""
         client = KiwiClient(host, port, token, async_get_clientsession(self.hass))
         try:
-            await client.health()
+            info = await client.health()
             await client.status()
         except KiwiAuthenticationError:
-            return "invalid_auth"
+            return "invalid_auth", None
         except KiwiConnectionError:
-            return "cannot_connect"
+            return "cannot_connect", None
         except KiwiError:
-            return "not_kiwi"
+            return "not_kiwi", None
         except Exception:
             LOGGER.exception("Unexpected error while probing the Kiwi hub")
-            return "unknown"
-        return None
+            return "unknown", None
+        return None, info
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the hub's address and token, and try them before creating the entry."""
         errors: dict[str, str] = {}
         if user_input is not None:
             host, port = user_input[CONF_HOST].strip(), int(user_input[CONF_PORT])
-            await self.async_set_unique_id(_address_id(host, port))
-            self._abort_if_unique_id_configured()
-            if error := await self._async_probe(host, port, user_input[CONF_TOKEN]):
-                errors["base"] = error
+            error, info = await self._async_probe(host, port, user_input[CONF_TOKEN])
+            if error or info is None:
+                errors["base"] = error or "unknown"
             else:
+                await self.async_set_unique_id(hub_unique_id(info.instance_id, host, port))
+                self._abort_if_unique_id_configured()
+                # The same hub in an entry from before instance ids (`host:port`).
+                self._async_abort_entries_match({CONF_HOST: host, CONF_PORT: port})
                 return self.async_create_entry(
                     title=DEFAULT_NAME,
                     data={CONF_HOST: host, CONF_PORT: port, CONF_TOKEN: user_input[CONF_TOKEN]},
@@ -116,28 +117,39 @@ class KiwiConfigFlow(ConfigFlow, domain=DOMAIN):
         """The Kiwi add-on announced its hub (host, port and token) through the Supervisor."""
         config = discovery_info.config
         try:
-            data = {
-                CONF_HOST: str(config["host"]),
-                CONF_PORT: int(config["port"]),
-                CONF_TOKEN: str(config["token"]),
-            }
+            host, port, token = str(config["host"]), int(config["port"]), str(config["token"])
         except (KeyError, TypeError, ValueError):
             return self.async_abort(reason="invalid_discovery_info")
-        await self.async_set_unique_id(discovery_info.uuid)
+        data: dict[str, Any] = {CONF_HOST: host, CONF_PORT: port, CONF_TOKEN: token}
+        instance_id = config.get("instance_id")
+        if not isinstance(instance_id, str) or not instance_id:
+            instance_id = await self._async_instance_id(host, port)
+        # Without an answer from the hub, the discovery's id (the entry adopts the hub's at setup).
+        await self.async_set_unique_id(instance_id or discovery_info.uuid)
         self._abort_if_unique_id_configured(updates=data)
         for entry in self._async_current_entries(include_ignore=False):
-            if (entry.data.get(CONF_HOST), entry.data.get(CONF_PORT)) == (
+            same_address = (entry.data.get(CONF_HOST), entry.data.get(CONF_PORT)) == (
                 data[CONF_HOST],
                 data[CONF_PORT],
-            ):
-                # The same hub added by hand: adopt it rather than adding it twice.
+            )
+            if same_address or entry.unique_id == discovery_info.uuid:
+                # The same hub added by hand, or this add-on's entry from before instance ids:
+                # one entry, which takes the hub's identity.
                 return self.async_update_reload_and_abort(
-                    entry, unique_id=discovery_info.uuid, data_updates=data
+                    entry, unique_id=self.unique_id, data_updates=data
                 )
         self._discovery = data
         self._addon_name = discovery_info.name or DEFAULT_NAME
         self.context["title_placeholders"] = {"name": self._addon_name}
         return await self.async_step_hassio_confirm()
+
+    async def _async_instance_id(self, host: str, port: int) -> str | None:
+        """The hub's instance id from /api/health (no token needed); None if it cannot say."""
+        client = KiwiClient(host, port, "", async_get_clientsession(self.hass))
+        try:
+            return (await client.health()).instance_id
+        except KiwiError:
+            return None
 
     async def async_step_hassio_confirm(
         self, user_input: dict[str, Any] | None = None
@@ -146,7 +158,9 @@ class KiwiConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = self._discovery
-            error = await self._async_probe(data[CONF_HOST], data[CONF_PORT], data[CONF_TOKEN])
+            error, _info = await self._async_probe(
+                data[CONF_HOST], data[CONF_PORT], data[CONF_TOKEN]
+            )
             if error is None:
                 return self.async_create_entry(title=self._addon_name, data=data)
             errors["base"] = error
@@ -167,7 +181,7 @@ class KiwiConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            error = await self._async_probe(
+            error, _info = await self._async_probe(
                 entry.data[CONF_HOST], entry.data[CONF_PORT], user_input[CONF_TOKEN]
             )
             if error is None:
@@ -190,17 +204,19 @@ class KiwiConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             host, port = user_input[CONF_HOST].strip(), int(user_input[CONF_PORT])
-            unique_id = entry.unique_id
-            if entry.source != SOURCE_HASSIO:
-                unique_id = _address_id(host, port)
+            error, info = await self._async_probe(host, port, user_input[CONF_TOKEN])
+            if error or info is None:
+                errors["base"] = error or "unknown"
+            else:
+                unique_id = hub_unique_id(info.instance_id, host, port)
+                if not takes_instance_id(entry) and unique_id != entry.unique_id:
+                    # The entry is a hub with its own identity: another hub is not a move.
+                    return self.async_abort(reason="wrong_hub")
                 if any(
                     other.unique_id == unique_id and other.entry_id != entry.entry_id
                     for other in self._async_current_entries(include_ignore=False)
                 ):
                     return self.async_abort(reason="already_configured")
-            if error := await self._async_probe(host, port, user_input[CONF_TOKEN]):
-                errors["base"] = error
-            else:
                 return self.async_update_reload_and_abort(
                     entry,
                     unique_id=unique_id,

@@ -115,6 +115,7 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
             self.client.souls(),
             self._async_fetch_speakers(),
         )
+        self.issues.check_config(config)
         return build_snapshot(
             status=status,
             config=config,
@@ -138,7 +139,7 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
 
     @callback
     def async_add_event_callback(self, event_callback: KiwiEventCallback) -> CALLBACK_TYPE:
-        """Call ``event_callback(event, data_with_person)`` for every hub event."""
+        """Call ``event_callback(event, data_with_person)`` for every live hub event."""
         self._event_callbacks.append(event_callback)
         return lambda: self._event_callbacks.remove(event_callback)
 
@@ -160,10 +161,7 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
     # EventStreamListener: called by the stream on the event loop.
 
     def on_connected(self, hello: Hello, *, reconnected: bool) -> None:
-        """Back online: say so once, then read the snapshot again.
-
-        Entities are available again at once so that replayed events reach the event entity.
-        """
+        """Back online: say so once, then read the snapshot again."""
         self.issues.hub_back()
         self.connected = True
         if not reconnected:
@@ -175,7 +173,12 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
         )
 
     def on_event(self, event: KiwiEvent, *, replayed: bool) -> None:
-        """Forward one event to the bus and the event entity; patch the snapshot."""
+        """Forward one event to the bus (with ``replayed``); patch the snapshot.
+
+        Only a live event reaches the event entity (and, through ``replayed: false`` in their
+        event filter, the device triggers): what happened while HA was away updates state, it
+        does not act now.
+        """
         if event.event in IGNORED_EVENTS:
             return
         data = dict(event.data)
@@ -192,9 +195,11 @@ class KiwiCoordinator(DataUpdateCoordinator[KiwiSnapshot]):
                 "replayed": replayed,
             },
         )
-        for event_callback in list(self._event_callbacks):
-            event_callback(event, data)
+        if not replayed:
+            for event_callback in list(self._event_callbacks):
+                event_callback(event, data)
         self.issues.track_models(event)
+        self.issues.track_settings(event)
         if self.data is not None:
             self.async_set_updated_data(apply_event(self.data, event, replayed=replayed))
 

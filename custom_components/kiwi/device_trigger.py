@@ -71,7 +71,11 @@ async def async_attach_trigger(
     action: TriggerActionType,
     trigger_info: TriggerInfo,
 ) -> CALLBACK_TYPE:
-    """Fire on the ``kiwi_event`` bus event of this hub and type."""
+    """Fire on the ``kiwi_event`` bus event of this hub and type, when it is live.
+
+    A replayed event (it happened while Home Assistant was disconnected) only updates state: a
+    wake word from minutes ago must not dim the lights now.
+    """
     event_config = event_trigger.TRIGGER_SCHEMA(
         {
             CONF_PLATFORM: "event",
@@ -79,6 +83,7 @@ async def async_attach_trigger(
             CONF_EVENT_DATA: {
                 "device_id": config[CONF_DEVICE_ID],
                 "type": TRIGGER_TYPES[config[CONF_TYPE]],
+                "replayed": False,
             },
         }
     )

@@ -1,7 +1,14 @@
-"""Repair issues: the hub unreachable for long, a service of the hub without its model.
+"""Repair issues: the hub unreachable for long, a service of the hub without its model, a
+setting the hub needs filled.
 
 A refused token is not an issue here: it starts the re-authentication flow instead.
 Issues are per config entry, so one hub's repair never clears another's.
+
+A setting issue comes from an ERROR that names a `setting` (an Anthropic API key for open
+questions, Home Assistant's token, a voice for the language, Telegram owner ids): it is raised
+once for that setting and closes when the setting changes (CONFIG_CHANGED names it) or, for a
+secret, when the hub reports it configured (a secret is set in the add-on options, and the hub
+restarts to read it).
 """
 
 from __future__ import annotations
@@ -11,12 +18,15 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
 from . import const
-from .api import KiwiEvent
+from .api import HubConfig, KiwiEvent
 from .const import DOMAIN
 
 ISSUE_UNREACHABLE = "hub_unreachable"
 ISSUE_MODELS_MISSING = "models_missing"
 MODEL_MISSING_CODE = "model_missing"
+ISSUE_SETTING = "setting_needed"
+# Settings whose issue also closes when another setting changes (a voice follows the language).
+RELATED_SETTINGS = {"tts_voice": ("language", "tts_voice")}
 # The event that shows a service works (again), by the ERROR `source` name of that service.
 SERVICE_SUCCESS_EVENTS = {
     "WAKE_WORD_DETECTED": "wake",
@@ -101,3 +111,42 @@ class KiwiIssues:
             ir.async_delete_issue(
                 self._hass, DOMAIN, self._issue_id(f"{ISSUE_MODELS_MISSING}_{working}")
             )
+
+    @callback
+    def track_settings(self, event: KiwiEvent) -> None:
+        """An ERROR naming a setting raises its issue; CONFIG_CHANGED of it closes it."""
+        data = event.data
+        setting = data.get("setting")
+        if event.event == "ERROR" and isinstance(setting, str) and setting:
+            if data.get("code") == MODEL_MISSING_CODE:
+                return  # the service's models_missing issue says it
+            ir.async_create_issue(
+                self._hass,
+                DOMAIN,
+                self._issue_id(f"{ISSUE_SETTING}_{setting}"),
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key=ISSUE_SETTING,
+                translation_placeholders={
+                    "setting": setting,
+                    "message": str(data.get("message") or ""),
+                },
+            )
+        elif event.event == "CONFIG_CHANGED" and isinstance(data.get("updated"), dict):
+            changed = set(data["updated"])
+            for name, related in RELATED_SETTINGS.items():
+                if changed & set(related):
+                    changed.add(name)
+            for name in changed:
+                self._close_setting(name)
+
+    @callback
+    def check_config(self, config: HubConfig) -> None:
+        """Secrets the hub now has close their issues."""
+        for secret, configured in config.secrets_configured.items():
+            if configured:
+                self._close_setting(secret)
+
+    @callback
+    def _close_setting(self, setting: str) -> None:
+        ir.async_delete_issue(self._hass, DOMAIN, self._issue_id(f"{ISSUE_SETTING}_{setting}"))

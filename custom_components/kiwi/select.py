@@ -1,7 +1,12 @@
-"""Selects: Kiwi's personality (soul), language and TTS voice."""
+"""Selects: Kiwi's personality (soul), language and TTS voice.
+
+The soul select shows souls by name, as the active-soul sensor does (a name two souls share is
+followed by the soul's id); choosing one switches by id.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -26,15 +31,32 @@ class KiwiSelectDescription(SelectEntityDescription):
     current_fn: Callable[[KiwiSnapshot], str | None]
     select_fn: Callable[[KiwiClient, str], Awaitable[object]]
     exists_fn: Callable[[KiwiSnapshot], bool] = lambda _: True
+    # The hub's value of an option the user picked (default: the option itself).
+    value_fn: Callable[[KiwiSnapshot, str], str] = lambda _, option: option
+
+
+def soul_labels(snapshot: KiwiSnapshot) -> dict[str, str]:
+    """Each soul's label in the select (its name; name and id when names repeat) -> its id."""
+    names = Counter(soul.name for soul in snapshot.souls)
+    return {
+        soul.name if names[soul.name] == 1 else f"{soul.name} ({soul.id})": soul.id
+        for soul in snapshot.souls
+    }
+
+
+def active_soul_label(snapshot: KiwiSnapshot) -> str | None:
+    active = snapshot.status.active_soul
+    return next((label for label, sid in soul_labels(snapshot).items() if sid == active), active)
 
 
 SELECTS: tuple[KiwiSelectDescription, ...] = (
     KiwiSelectDescription(
         key="soul",
         translation_key="soul",
-        options_fn=lambda snapshot: [soul.id for soul in snapshot.souls],
-        current_fn=lambda snapshot: snapshot.status.active_soul,
+        options_fn=lambda snapshot: list(soul_labels(snapshot)),
+        current_fn=active_soul_label,
         select_fn=lambda client, soul: client.set_soul(soul),
+        value_fn=lambda snapshot, label: soul_labels(snapshot).get(label, label),
     ),
     KiwiSelectDescription(
         key="language",
@@ -87,5 +109,6 @@ class KiwiSelect(KiwiEntity, SelectEntity):
     @kiwi_command
     async def async_select_option(self, option: str) -> None:
         """Switch the hub, then read its state back."""
-        await self.entity_description.select_fn(self.coordinator.client, option)
+        value = self.entity_description.value_fn(self.coordinator.data, option)
+        await self.entity_description.select_fn(self.coordinator.client, value)
         await self.coordinator.async_refresh()

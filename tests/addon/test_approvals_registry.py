@@ -17,16 +17,19 @@ from kiwi_voice.hub.approvals.gate import OwnerApprovalGate
 from kiwi_voice.hub.approvals.ha_actions import (
     HomeAssistantActions,
     InvalidServiceCall,
-    is_sensitive,
     service_call,
 )
-from kiwi_voice.hub.approvals.model import REQUEST_ID_PATTERN, Approval, new_request_id
+from kiwi_voice.hub.approvals.home_guard import HomeGuard
+from kiwi_voice.hub.approvals.home_state import HomeStateReader
+from kiwi_voice.hub.approvals.model import REQUEST_ID_PATTERN, Approval, ServiceCall, new_request_id
 from kiwi_voice.hub.approvals.registry import (
     KEEP_DECIDED_SECONDS,
     AlreadyResolved,
     ApprovalRegistry,
     UnknownApproval,
 )
+from kiwi_voice.hub.approvals.sensitivity import judge
+from kiwi_voice.hub.approvals.targets import Resolution, TargetResolver, Touch
 from kiwi_voice.hub.approvals.tools import TOOL_NAME, HomeAssistantTools
 from kiwi_voice.hub.events import EventBus, PublishedEvent
 from kiwi_voice.hub.homeassistant import HomeAssistantClient
@@ -237,7 +240,9 @@ async def test_the_owner_can_say_no(world: World) -> None:
         ({"domain": "light", "service": "turn_on", "entity_id": "kitchen"}, "entity_id"),
         ({"domain": "light", "service": "turn_on", "entity_id": 7}, "entity_id"),
         ({"domain": "light", "service": "turn_on", "data": ["x"]}, "data"),
-        ({"domain": "lock", "service": "unlock", "data": {"entity_id": "lock.door"}}, "data"),
+        ({"domain": "lock", "service": "unlock", "data": {"area_id": "../x"}}, "area_id"),
+        ({"domain": "lock", "service": "unlock", "target": {"room": "x"}}, "target"),
+        ({"domain": "lock", "service": "unlock", "target": {"label_id": 3}}, "target.label_id"),
     ],
 )
 def test_tool_arguments_are_checked_before_they_reach_a_url(
@@ -249,7 +254,27 @@ def test_tool_arguments_are_checked_before_they_reach_a_url(
             arguments.get("service"),
             arguments.get("entity_id"),
             arguments.get("data"),
+            arguments.get("target"),
         )
+
+
+def test_targets_count_wherever_they_are_written() -> None:
+    call = service_call(
+        "homeassistant",
+        "toggle",
+        "cover.gate",
+        {"entity_id": ["lock.door"], "area_id": "garage", "brightness": 3},
+        {"label_id": ["security"], "area_id": ["garage"]},
+    )
+    assert call.entity_ids == ("cover.gate", "lock.door")
+    assert call.target == {"area_id": ("garage",), "label_id": ("security",)}
+    assert call.data == {"brightness": 3}
+    assert ServiceCall.from_json(call.to_json()) == call
+
+
+def touched(call: ServiceCall) -> Resolution:
+    """What the call touches when its entity ids are all it names (no registries needed)."""
+    return Resolution(touches=[Touch(e, call.name) for e in call.entity_ids], services=[call.name])
 
 
 @pytest.mark.parametrize(
@@ -265,27 +290,42 @@ def test_tool_arguments_are_checked_before_they_reach_a_url(
 )
 def test_default_sensitive_actions(domain: str, service: str, entity: str, sensitive: bool) -> None:
     call = service_call(domain, service, entity)
-    assert is_sensitive(call, str(DEFAULTS["sensitive_actions"])) is sensitive
+    assert judge(touched(call), str(DEFAULTS["sensitive_actions"])).sensitive is sensitive
 
 
 def test_sensitive_actions_match_domains_services_and_entities() -> None:
     call = service_call("light", "turn_off", "light.nursery, light.hall")
     assert call.entity_ids == ("light.nursery", "light.hall")
-    assert is_sensitive(call, "light.turn_off")
-    assert is_sensitive(call, "lock, light.nursery")
-    assert not is_sensitive(call, "light.turn_on, switch")
-    assert not is_sensitive(call, "")
+    assert judge(touched(call), "light.turn_off").sensitive
+    assert judge(touched(call), "lock, light.nursery").sensitive
+    assert not judge(touched(call), "light.turn_on, switch").sensitive
+    assert not judge(touched(call), "").sensitive
+    # The entity's domain counts whatever service reaches it (homeassistant.toggle on a cover).
+    toggled = service_call("homeassistant", "toggle", "cover.front_gate")
+    resolution = Resolution([Touch("cover.front_gate", "cover.toggle")], ["homeassistant.toggle"])
+    assert judge(resolution, "cover").sensitive
+    assert not judge(touched(toggled), "lock").sensitive
+    # What cannot be followed is the owner's to decide.
+    assert judge(Resolution(unknown=["a templated target"]), "lock").sensitive
 
 
 async def test_sensitive_tool_call_without_a_channel_is_not_run(world: World) -> None:
     home = HomeAssistantClient(world.settings, "token", in_addon=False)
     world.settings.update({"homeassistant_url": "http://127.0.0.1:9"})  # never reached
-    tools = HomeAssistantTools(HomeAssistantActions(home), world.gate(), world.settings)
+    guard = HomeGuard(
+        resolver=TargetResolver(home, HomeStateReader(home)),
+        gate=world.gate(),
+        settings=world.settings,
+        registry=world.registry,
+    )
+    tools = HomeAssistantTools(HomeAssistantActions(home), guard)
     assert [d["name"] for d in tools.definitions()] == [TOOL_NAME]
     arguments = {"domain": "lock", "service": "unlock", "entity_id": "lock.front_door"}
     outcome = await tools.run(TOOL_NAME, arguments)
     assert outcome.is_error
-    assert outcome.text.startswith("Not done: lock.unlock lock.front_door needs the owner's")
+    # Home Assistant cannot be reached: the call is not run, and nobody is asked about it.
+    assert outcome.text.startswith("Not done: Home Assistant cannot be reached")
     assert (await tools.run("delete_everything", {})).is_error
     assert (await tools.run(TOOL_NAME, {"domain": "lock"})).is_error
     assert world.payloads("EXEC_APPROVAL_REQUESTED") == []
+    await home.close()

@@ -17,7 +17,12 @@ import pytest
 
 from kiwi_voice.hub.approvals.model import Approval
 from kiwi_voice.hub.approvals.registry import ApprovalRegistry
-from kiwi_voice.hub.approvals.telegram import TelegramApprover, TelegramConfig, callback_data
+from kiwi_voice.hub.approvals.telegram import (
+    NOT_ALLOWED,
+    TelegramApprover,
+    TelegramConfig,
+    callback_data,
+)
 from kiwi_voice.hub.events import EventBus, PublishedEvent
 from kiwi_voice.hub.store import Store
 from tests.support.fake_telegram import FakeTelegram
@@ -27,6 +32,8 @@ from tests.support.waiting import until
 pytestmark = pytest.mark.timeout(30)
 OWNER = 424_242  # the owner's private chat (its id is the owner's user id)
 STRANGER = 515_151
+SECOND_OWNER = 636_363
+FAMILY_GROUP = -1_001_234_567  # a group chat (negative id) the owner and others are in
 
 
 @dataclass
@@ -229,7 +236,7 @@ async def test_answers_from_anyone_but_the_owner_are_ignored(
     for query in (from_other_chat, from_other_user):
         answer = await answer_to(telegram, query)
         assert answer["show_alert"] is True
-        assert answer["text"] == "Only Kiwi's owner can answer this."
+        assert answer["text"] == NOT_ALLOWED
     assert parts.registry.get(approval.request_id).pending  # type: ignore[union-attr]
     assert parts.payloads("APPROVAL_RESOLVED") == []
 
@@ -342,3 +349,111 @@ async def test_unreachable_telegram_is_reported_and_never_blocks(
         assert parts.registry.resolve(approval.request_id, approved=True, by="api").approved
     finally:
         await parts.stop()
+
+
+def group_config(telegram: FakeTelegram, owners: frozenset[int]) -> TelegramConfig:
+    return TelegramConfig(
+        bot_token=telegram.token,
+        owner_chat_id=FAMILY_GROUP,
+        owner_user_ids=owners,
+        api_url=telegram.url,
+        poll_timeout_seconds=1.0,
+    )
+
+
+async def test_in_a_group_only_the_owner_ids_approve(
+    tmp_path: Path, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Everyone in the family group sees the request; a member who is not an owner is told
+    "not allowed" (and the refusal is logged); each configured owner can answer."""
+    parts = await start_parts(tmp_path, group_config(telegram, frozenset({OWNER, SECOND_OWNER})))
+    try:
+        first = parts.registry.open(
+            kind="voice", command="open the garage", timeout_seconds=30, speaker="Gus"
+        )
+        message = await prompt_of(telegram, first.request_id)
+        assert message["chat"]["id"] == FAMILY_GROUP
+        member = telegram.press(
+            buttons(message)["✅ Approve"], chat_id=FAMILY_GROUP, user_id=STRANGER, message=message
+        )
+        answer = await answer_to(telegram, member)
+        assert (answer["text"], answer["show_alert"]) == (NOT_ALLOWED, True)
+        assert parts.registry.get(first.request_id).pending  # type: ignore[union-attr]
+        assert any(
+            "Refused an approval answer" in r.getMessage() and str(STRANGER) in r.getMessage()
+            for r in caplog.records
+        )
+
+        telegram.press(
+            buttons(message)["❌ Deny"], chat_id=FAMILY_GROUP, user_id=OWNER, message=message
+        )
+        assert (await decision(parts.registry, first.request_id)).status == "denied"
+
+        second = parts.registry.open(
+            kind="exec", command="lock.unlock lock.front_door", timeout_seconds=30
+        )
+        message = await prompt_of(telegram, second.request_id)
+        telegram.press(
+            buttons(message)["✅ Approve"],
+            chat_id=FAMILY_GROUP,
+            user_id=SECOND_OWNER,
+            message=message,
+        )
+        assert (await decision(parts.registry, second.request_id)).status == "approved"
+    finally:
+        await parts.stop()
+
+
+async def test_owner_ids_also_bind_the_private_chat(tmp_path: Path, telegram: FakeTelegram) -> None:
+    """With owner ids, the owner chat's own user must be one of them too."""
+    config = TelegramConfig(
+        bot_token=telegram.token,
+        owner_chat_id=OWNER,
+        owner_user_ids=frozenset({SECOND_OWNER}),
+        api_url=telegram.url,
+        poll_timeout_seconds=1.0,
+    )
+    parts = await start_parts(tmp_path, config)
+    try:
+        approval = parts.registry.open(kind="voice", command="unlock", timeout_seconds=30)
+        message = await prompt_of(telegram, approval.request_id)
+        query = telegram.press(
+            buttons(message)["✅ Approve"], chat_id=OWNER, user_id=OWNER, message=message
+        )
+        assert (await answer_to(telegram, query))["text"] == NOT_ALLOWED
+        assert parts.registry.get(approval.request_id).pending  # type: ignore[union-attr]
+    finally:
+        await parts.stop()
+
+
+async def test_a_group_without_owner_ids_lets_nobody_answer(
+    tmp_path: Path, telegram: FakeTelegram
+) -> None:
+    """A group chat with no owner ids: no member may answer, and Kiwi says what to set."""
+    parts = await start_parts(tmp_path, group_config(telegram, frozenset()))
+    try:
+        errors = await until(lambda: parts.payloads("ERROR"), "an ERROR about the owner ids")
+        assert errors[0]["code"] == "telegram_owner_ids_missing"
+        assert errors[0]["setting"] == "telegram_owner_ids"
+        approval = parts.registry.open(kind="voice", command="unlock", timeout_seconds=30)
+        message = await prompt_of(telegram, approval.request_id)
+        query = telegram.press(
+            buttons(message)["✅ Approve"], chat_id=FAMILY_GROUP, user_id=OWNER, message=message
+        )
+        assert (await answer_to(telegram, query))["text"] == NOT_ALLOWED
+        assert parts.registry.get(approval.request_id).pending  # type: ignore[union-attr]
+    finally:
+        await parts.stop()
+
+
+def test_owner_ids_come_from_the_environment() -> None:
+    base = {"KIWI_TELEGRAM_CHAT_ID": str(FAMILY_GROUP)}
+    config = TelegramConfig.from_environ(
+        base | {"KIWI_TELEGRAM_OWNER_IDS": f" {OWNER}, {SECOND_OWNER} "}, "token"
+    )
+    assert config is not None
+    assert config.owner_user_ids == {OWNER, SECOND_OWNER}
+    legacy = TelegramConfig.from_environ(base | {"KIWI_TELEGRAM_USER_ID": str(OWNER)}, "token")
+    assert legacy is not None
+    assert legacy.owner_user_ids == {OWNER}
+    assert TelegramConfig.from_environ(base | {"KIWI_TELEGRAM_OWNER_IDS": "me"}, "token") is None

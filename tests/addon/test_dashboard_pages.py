@@ -284,28 +284,28 @@ def test_language_and_controls(signed_in: Page, hub: HubProcess) -> None:
 def test_config_errors_show_next_to_the_field(signed_in: Page, hub: HubProcess) -> None:
     page = signed_in
     show_tab(page, "Souls & settings")
-    threshold = page.get_by_label("Wake word threshold")
-    before = api(hub, "GET", "/api/config")["wake_word_threshold"]
-    threshold.fill("2")
+    silence = page.get_by_label("VAD silence seconds")
+    before = api(hub, "GET", "/api/config")["vad_silence_seconds"]
+    silence.fill("9")
     page.get_by_role("button", name="Save changes").click()
-    error = page.locator("#config-wake_word_threshold-error")
-    expect(error).to_contain_text("wake_word_threshold")
-    expect(threshold).to_have_attribute("aria-invalid", "true")
+    error = page.locator("#config-vad_silence_seconds-error")
+    expect(error).to_contain_text("vad_silence_seconds")
+    expect(silence).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#config-status")).to_contain_text("marked field")
-    assert api(hub, "GET", "/api/config")["wake_word_threshold"] == before
+    assert api(hub, "GET", "/api/config")["vad_silence_seconds"] == before
     page.screenshot(path=screenshot_path("settings-error"), full_page=True)
 
-    threshold.fill("0.6")
-    page.get_by_label("TTS default style").fill("cheerful")
+    silence.fill("1.2")
+    page.get_by_label("LLM model").fill("claude-haiku-4-5")
     page.get_by_role("button", name="Save changes").click()
     expect(page.locator("#config-status")).to_contain_text("Saved: ")
     expect(error).to_be_empty()
-    expect(threshold).not_to_have_attribute("aria-invalid", "true")
+    expect(silence).not_to_have_attribute("aria-invalid", "true")
     config = api(hub, "GET", "/api/config")
-    assert (config["wake_word_threshold"], config["tts_default_style"]) == (0.6, "cheerful")
+    assert (config["vad_silence_seconds"], config["llm_model"]) == (1.2, "claude-haiku-4-5")
     # Changed elsewhere: the form follows.
-    api(hub, "PATCH", "/api/config", {"tts_default_style": "calm"})
-    expect(page.get_by_label("TTS default style")).to_have_value("calm")
+    api(hub, "PATCH", "/api/config", {"llm_model": "claude-opus-4-1"})
+    expect(page.get_by_label("LLM model")).to_have_value("claude-opus-4-1")
     page.screenshot(path=screenshot_path("settings"), full_page=True)
 
 

@@ -234,13 +234,13 @@ def hub_writers(
             return answer.status == 200
 
     return {
-        "wake_word_threshold": (
-            lambda value: patch_config({"wake_word_threshold": value}),
-            lambda: round(0.05 + (next(UNIQUE) % 9000) / 10_000, 4),
+        "vad_silence_seconds": (
+            lambda value: patch_config({"vad_silence_seconds": value}),
+            lambda: round(0.2 + (next(UNIQUE) % 4000) / 1_000, 3),
         ),
-        "tts_default_style": (
-            lambda value: patch_config({"tts_default_style": value}),
-            lambda: f"style-{next(UNIQUE)}",
+        "llm_model": (
+            lambda value: patch_config({"llm_model": value}),
+            lambda: f"model-{next(UNIQUE)}",
         ),
         "profile_name_via_hub": (rename, lambda: f"via-hub-{next(UNIQUE)}"),
     }
@@ -301,8 +301,8 @@ async def read_state(
     ]
     by_id = {p["id"]: p for p in profiles}
     return {
-        "wake_word_threshold": config["wake_word_threshold"],
-        "tts_default_style": config["tts_default_style"],
+        "vad_silence_seconds": config["vad_silence_seconds"],
+        "llm_model": config["llm_model"],
         "profile_name_via_hub": by_id[ids["via_hub"]]["name"],
         "profile_name_direct": by_id[ids["direct"]]["name"],
         "samples": by_id[ids["samples"]]["sample_count"],

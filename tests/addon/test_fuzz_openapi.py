@@ -3,7 +3,7 @@
 Positive and negative cases are generated from the document; every answer must be documented
 (status, content type, body schema, headers) and none may be a 5xx. /api/restart and
 /api/shutdown end the hub and have their own tests; everything else is fuzzed. The hub runs with
-its real speaker and TTS services, a local Home Assistant and a local Claude, so the calls
+its real speaker, STT and TTS services, a local Home Assistant and a local Claude, so the calls
 that reach them are answered for real rather than failing fast.
 """
 
@@ -84,7 +84,8 @@ WAV_BODIES = st.builds(
 schemathesis.openapi.media_type("audio/wav", WAV_BODIES)
 
 
-stack = stack_fixture(services=("speaker", "tts"), clean_log=True)
+# kiwi-stt too: a new stt_model or stt_device is loaded by it before PATCH /api/config answers.
+stack = stack_fixture(services=("speaker", "stt", "tts"), clean_log=True)
 
 
 @pytest.fixture(scope="module")

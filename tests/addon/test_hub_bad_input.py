@@ -23,8 +23,9 @@ pytestmark = pytest.mark.timeout(90)
 WRONG_FIELDS: list[tuple[str, str, Any, str, str]] = [
     ("PATCH", "/api/config", {"language": "xx"}, "invalid_value", "language"),
     ("PATCH", "/api/config", {"allow_nsfw": "yes"}, "invalid_value", "allow_nsfw"),
-    ("PATCH", "/api/config", {"wake_word_threshold": True}, "invalid_value", "wake_word_threshold"),
-    ("PATCH", "/api/config", {"wake_word_threshold": 7}, "invalid_value", "wake_word_threshold"),
+    ("PATCH", "/api/config", {"vad_silence_seconds": True}, "invalid_value", "vad_silence_seconds"),
+    ("PATCH", "/api/config", {"vad_silence_seconds": 7}, "invalid_value", "vad_silence_seconds"),
+    ("PATCH", "/api/config", {"wake_word_threshold": 0.5}, "unknown_field", "wake_word_threshold"),
     ("PATCH", "/api/config", {"stt_model": ""}, "invalid_value", "stt_model"),
     (
         "PATCH",

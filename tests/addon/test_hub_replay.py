@@ -144,14 +144,14 @@ async def test_replay_survives_a_restart(client: CheckedClient, hub: HubProcess)
 async def test_settings_soul_and_events_survive_kill_9(
     client: CheckedClient, hub: HubProcess
 ) -> None:
-    await client.call("PATCH", "/api/config", json={"language": "ja", "wake_word_threshold": 0.65})
+    await client.call("PATCH", "/api/config", json={"language": "ja", "vad_silence_seconds": 0.65})
     await client.call("POST", "/api/soul", json={"soul": "storyteller"})
     seq = (await client.call("GET", "/api/status")).body["event_seq"]
     hub.kill()
     restart_hub(hub)
     config = (await client.call("GET", "/api/config")).body
     assert config["language"] == "ja"
-    assert config["wake_word_threshold"] == 0.65
+    assert config["vad_silence_seconds"] == 0.65
     assert (await client.call("GET", "/api/soul/current")).body["id"] == "storyteller"
     status = (await client.call("GET", "/api/status")).body
     assert status["event_seq"] == seq  # nothing lost, nothing re-issued

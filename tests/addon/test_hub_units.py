@@ -275,14 +275,14 @@ def test_settings_layers_env_over_defaults_and_changes_over_env(store: Store) ->
         "KIWI_LANGUAGE": "ru",
         "KIWI_ANTHROPIC_MODEL": "claude-opus-4-1",
         "KIWI_ALLOW_NSFW": "maybe",
-        "KIWI_WAKE_THRESHOLD": "0.7",
+        "KIWI_VAD_SILENCE_SECONDS": "0.7",
         "KIWI_HA_URL": "http://supervisor/core",
     }
     defaults = defaults_from_environ(env)
     assert defaults["language"] == "ru"
     assert defaults["llm_model"] == "claude-opus-4-1"
     assert defaults["allow_nsfw"] is False  # "maybe" is not a boolean: ignored, not fatal
-    assert defaults["wake_word_threshold"] == 0.7
+    assert defaults["vad_silence_seconds"] == 0.7
     settings = SettingsStore(store, defaults)
     changes: list[dict[str, Any]] = []
     settings.on_change(changes.append)
@@ -293,7 +293,7 @@ def test_settings_layers_env_over_defaults_and_changes_over_env(store: Store) ->
     assert settings.update({"language": None}) == {"language": "ru"}  # back to the env layer
     assert changes == [{"language": "de"}, {"language": "ru"}]
     with pytest.raises(vol.Invalid):
-        settings.update({"language": "de", "wake_word_threshold": 5})
+        settings.update({"language": "de", "vad_silence_seconds": 50})
     assert settings.get("language") == "ru"  # all or nothing
 
 
@@ -343,13 +343,18 @@ def test_active_soul_policy_and_persistence(store: Store, tmp_path: Path) -> Non
         active.switch("siren")
     assert active.model_of(active.switch("comedian")) == "claude-haiku-4-5"
     assert active.model_of(registry.get("default")) == DEFAULTS["llm_model"]
-    assert ActiveSoul(registry, settings, store, bus, "default").current().id == "comedian"
+    # Restarted with the same option: the run-time switch stays.
+    assert ActiveSoul(registry, settings, store, bus, "siren").current().id == "comedian"
+    # The option was changed since: it wins over the switch, then a switch wins again.
+    assert ActiveSoul(registry, settings, store, bus, "butler").current().id == "butler"
+    ActiveSoul(registry, settings, store, bus, "butler").switch("comedian")
+    assert ActiveSoul(registry, settings, store, bus, "butler").current().id == "comedian"
     settings.update({"allow_nsfw": True})
     active.switch("siren")
     settings.update({"allow_nsfw": False})
     assert active.current().id == "default"
     changed = [e.data["soul"] for e in bus.replay(0, bus.last_seq) if e.event == "SOUL_CHANGED"]
-    assert changed == ["comedian", "siren", "default"]
+    assert changed == ["comedian", "comedian", "siren", "default"]
 
 
 # ---- auth and options ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.timeout(60)
 
 SUPERVISOR_TOKEN = "supervisor-test-token"
 HUB_TOKEN = "kiwi-hub-token-0123456789"
+INSTANCE_ID = "0123456789abcdef0123456789abcdef"  # the hub's identity (hub/identity.py)
 
 
 @dataclass
@@ -104,6 +105,7 @@ def _data_dir(tmp_path: Path) -> Path:
     data = tmp_path / "data"
     data.mkdir()
     (data / "api_token").write_text(HUB_TOKEN + "\n", encoding="utf-8")
+    (data / "instance_id").write_text(INSTANCE_ID + "\n", encoding="utf-8")
     return data
 
 
@@ -143,7 +145,12 @@ async def test_kiwi_discovery_waits_for_the_ports_then_posts_both_messages(
             f"Bearer {SUPERVISOR_TOKEN}",
             {
                 "service": "kiwi",
-                "config": {"host": host, "port": ports.by_process["hub"], "token": HUB_TOKEN},
+                "config": {
+                    "host": host,
+                    "port": ports.by_process["hub"],
+                    "token": HUB_TOKEN,
+                    "instance_id": INSTANCE_ID,
+                },
             },
         ),
         (

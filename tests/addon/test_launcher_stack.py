@@ -233,7 +233,13 @@ async def test_discovery_sends_the_hubs_real_token(kiwi: RunningKiwi) -> None:
     assert received == [
         {
             "service": "kiwi",
-            "config": {"host": "local-kiwi", "port": kiwi.ports["hub"], "token": kiwi.token()},
+            "config": {
+                "host": "local-kiwi",
+                "port": kiwi.ports["hub"],
+                "token": kiwi.token(),
+                # The hub's identity, which Home Assistant's entry takes as its unique id.
+                "instance_id": (kiwi.data_dir / "instance_id").read_text().strip(),
+            },
         },
         {"service": "wyoming", "config": {"uri": f"tcp://local-kiwi:{kiwi.ports['combined']}"}},
     ]

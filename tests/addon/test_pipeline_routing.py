@@ -256,6 +256,8 @@ async def test_home_assistant_down_falls_back_to_claude(
 async def test_without_an_api_key_home_assistant_answers_everything(
     offline_models_dir: Path, tmp_path: Path, stack: PipelineStack
 ) -> None:
+    """Home Assistant answers what it can; a question it cannot handle gets its answer and
+    the setting that would answer it (an Anthropic API key), in words and in an ERROR."""
     no_claude = start_stack(
         offline_models_dir,
         tmp_path,
@@ -269,18 +271,69 @@ async def test_without_an_api_key_home_assistant_answers_everything(
         assert no_claude.homeassistant is not None
         async with (
             aiohttp.ClientSession(headers=hub.auth_headers) as session,
+            EventLog.connect(session, hub.ws_url("/api/events")) as events,
             AudioClient.connect(session, hub.ws_url("/api/audio"), hello={}) as client,
         ):
             end = await _ask(client, "tell me a joke")
+            await events.wait("TURN_METRICS", turn_id=end["turn_id"])
             async with session.post(
                 f"{hub.base_url}/api/conversation", json={"text": "write a poem"}
             ) as answer:
                 conversation = await answer.json()
+            command = await _ask(client, "turn on the kitchen light")
     finally:
         no_claude.stop()
 
     assert end["route"] == "homeassistant"
-    assert end["text"] == NOT_UNDERSTOOD
+    assert str(end["text"]).startswith(NOT_UNDERSTOOD)
+    assert "open questions need an Anthropic API key" in str(end["text"])
     assert conversation["route"] == "homeassistant"
-    assert conversation["response"] == NOT_UNDERSTOOD
+    assert "open questions need an Anthropic API key" in conversation["response"]
     assert conversation["response_type"] == "error"
+    error = events.of("ERROR")[0]
+    assert (error["code"], error["setting"], error["turn_id"]) == (
+        "llm_not_configured",
+        "anthropic_api_key",
+        end["turn_id"],
+    )
+    # A command Home Assistant handled needs no key: no hint.
+    assert command["text"] == "Turned on the kitchen light"
+
+
+async def test_with_nothing_to_answer_kiwi_says_what_to_set_up(
+    offline_models_dir: Path, tmp_path: Path, stack: PipelineStack
+) -> None:
+    """A fresh `make run`: no Home Assistant, no Anthropic key. The turn still gets a spoken
+    answer, and it (and the ERROR event) says what to configure."""
+    bare = start_stack(
+        offline_models_dir,
+        tmp_path,
+        services=(),
+        claude=False,
+        homeassistant=False,
+        shared={"tts": stack.services["tts"]},
+    )
+    try:
+        hub = bare.hub
+        assert hub is not None
+        async with (
+            aiohttp.ClientSession(headers=hub.auth_headers) as session,
+            EventLog.connect(session, hub.ws_url("/api/events")) as events,
+            AudioClient.connect(session, hub.ws_url("/api/audio"), hello={}) as client,
+        ):
+            end = await _ask(client, "turn on the kitchen light")
+            await events.wait("TURN_METRICS", turn_id=end["turn_id"])
+    finally:
+        bare.stop()
+
+    assert end["route"] == "apology"
+    assert "Connect me to Home Assistant" in str(end["text"])
+    assert "Anthropic API key" in str(end["text"])
+    assert client.audio_bytes() > 0  # said out loud
+    assert client.index_of("audio_start") < client.index_of("end")
+    [error] = events.of("ERROR")
+    assert (error["source"], error["code"], error["turn_id"]) == ("hub", "no_route", end["turn_id"])
+    assert error["setting"] == "homeassistant_token"
+    for setting in ("homeassistant_url", "KIWI_HA_URL", "KIWI_HA_TOKEN", "ANTHROPIC_API_KEY"):
+        assert setting in error["message"]
+    assert client.frames("error", turn_id=end["turn_id"])[0]["code"] == "no_route"

@@ -25,6 +25,7 @@ from wyoming.ping import Ping
 
 from kiwi_voice.common.info import KIWI_VERSION
 from kiwi_voice.stt.__main__ import make_parser
+from kiwi_voice.stt.models import may_switch
 from tests.support.speech import espeak_pcm
 from tests.support.wyoming_events import read_until as read_events
 from tests.support.wyoming_events import send_audio
@@ -351,3 +352,33 @@ def test_help_states_concurrency() -> None:
     options += ["--beam-size", "--compute-type", "--initial-prompt", "--vad-filter"]
     for option in options:
         assert option in help_text
+
+
+async def test_model_switch_requests_are_checked(stt: ServiceProcess, speech: bytes) -> None:
+    """kiwi-stt-load: a request without a model or with an unknown device is a bad request;
+    switching to the model it runs answers at once; transcription goes on."""
+    async with AsyncTcpClient("127.0.0.1", stt.port) as client:
+        for data in ({}, {"model": MODEL, "device": "tpu"}):
+            await client.write_event(Event("kiwi-stt-load", data))
+            [error] = await read_until(client, "error")
+            assert error.data["code"] == "bad_request"
+        await client.write_event(Event("kiwi-stt-load", {"model": MODEL, "device": "cpu"}))
+        loaded = (await read_until(client, "kiwi-stt-loaded"))[-1]
+        assert loaded.data == {"model": MODEL, "device": "cpu", "seconds": 0.0}
+    assert_streamed_transcript(await transcribe(stt.port, speech))
+
+
+@pytest.mark.parametrize(
+    ("policy", "peer", "allowed"),
+    [
+        ("local", "127.0.0.1", True),
+        ("local", "::1", True),
+        ("local", "local", True),
+        ("local", "172.30.32.1", False),  # Home Assistant over the Supervisor's network
+        ("local", "not an address", False),
+        ("any", "192.168.1.20", True),
+        ("off", "127.0.0.1", False),
+    ],
+)
+def test_only_this_machine_may_switch_the_model(policy: str, peer: str, allowed: bool) -> None:
+    assert may_switch(policy, peer) is allowed  # type: ignore[arg-type]

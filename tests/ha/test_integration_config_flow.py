@@ -26,6 +26,11 @@ pytestmark = pytest.mark.timeout(120)
 ADDON_UUID = "6f0c0b2a6d3f4c55b9a1c0ffee000001"
 
 
+def instance_id(hub: HubProcess) -> str:
+    """The hub's identity (made on its first start, kept in its data dir)."""
+    return (hub.data_dir / "instance_id").read_text(encoding="utf-8").strip()
+
+
 @pytest.fixture(autouse=True)
 async def flows_only(hass: HomeAssistant) -> AsyncIterator[None]:
     """Flows are tested on their own: entries they create or change are not set up here."""
@@ -63,7 +68,7 @@ async def test_user_flow(hass: HomeAssistant, kiwi_hub: HubProcess) -> None:
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Kiwi"
     assert result["data"] == connection(kiwi_hub)
-    assert result["result"].unique_id == f"127.0.0.1:{kiwi_hub.port}"
+    assert result["result"].unique_id == instance_id(kiwi_hub)
 
 
 async def test_user_flow_errors_then_success(
@@ -92,21 +97,26 @@ async def test_user_flow_errors_then_success(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_user_flow_one_entry_per_hub(hass: HomeAssistant, kiwi_hub: HubProcess) -> None:
-    """The same hub twice is refused."""
-    MockConfigEntry(
-        domain=DOMAIN, unique_id=f"127.0.0.1:{kiwi_hub.port}", data=connection(kiwi_hub)
-    ).add_to_hass(hass)
+@pytest.mark.parametrize("known_as", ["instance id", "address (before instance ids)"])
+async def test_user_flow_one_entry_per_hub(
+    hass: HomeAssistant, kiwi_hub: HubProcess, known_as: str
+) -> None:
+    """The same hub twice is refused, however its entry knows it."""
+    unique_id = instance_id(kiwi_hub) if known_as == "instance id" else f"127.0.0.1:{kiwi_hub.port}"
+    MockConfigEntry(domain=DOMAIN, unique_id=unique_id, data=connection(kiwi_hub)).add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(result["flow_id"], connection(kiwi_hub))
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
 
 
-async def test_hassio_discovery(hass: HomeAssistant, kiwi_hub: HubProcess) -> None:
-    """The add-on's announcement, confirmed by the user, creates the entry (unique id: uuid)."""
+@pytest.mark.parametrize("announced", [True, False], ids=["id announced", "id asked"])
+async def test_hassio_discovery(hass: HomeAssistant, kiwi_hub: HubProcess, announced: bool) -> None:
+    """The add-on's announcement, confirmed by the user, creates the entry; its unique id is
+    the hub's instance id (announced by the add-on, or asked from the hub)."""
+    extra = {"instance_id": instance_id(kiwi_hub)} if announced else {}
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_HASSIO}, data=discovery(kiwi_hub)
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=discovery(kiwi_hub, **extra)
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "hassio_confirm"
@@ -115,7 +125,19 @@ async def test_hassio_discovery(hass: HomeAssistant, kiwi_hub: HubProcess) -> No
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == connection(kiwi_hub)
-    assert result["result"].unique_id == ADDON_UUID
+    assert result["result"].unique_id == instance_id(kiwi_hub)
+
+
+async def test_hassio_discovery_of_a_hub_that_cannot_say_who_it_is(
+    hass: HomeAssistant, kiwi_hub: HubProcess
+) -> None:
+    """The hub does not answer /api/health yet: the discovery's id serves until set-up."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=discovery(kiwi_hub, port=free_port())
+    )
+    assert result["step_id"] == "hassio_confirm"
+    flow = hass.config_entries.flow.async_get(result["flow_id"])
+    assert flow["context"]["unique_id"] == ADDON_UUID
 
 
 async def test_hassio_discovery_hub_not_answering(
@@ -147,7 +169,7 @@ async def test_hassio_discovery_updates_its_entry(
     """The add-on announces again with a new port and token: its entry is updated."""
     entry = MockConfigEntry(
         domain=DOMAIN,
-        unique_id=ADDON_UUID,
+        unique_id=instance_id(kiwi_hub),
         source=SOURCE_HASSIO,
         data={CONF_HOST: "127.0.0.1", CONF_PORT: 1, CONF_TOKEN: "old"},
     )
@@ -157,6 +179,25 @@ async def test_hassio_discovery_updates_its_entry(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+    assert entry.data == connection(kiwi_hub)
+
+
+async def test_hassio_discovery_of_an_entry_from_before_instance_ids(
+    hass: HomeAssistant, kiwi_hub: HubProcess
+) -> None:
+    """The add-on's entry still known by its discovery id takes the hub's instance id."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=ADDON_UUID,
+        source=SOURCE_HASSIO,
+        data={CONF_HOST: "127.0.0.1", CONF_PORT: 1, CONF_TOKEN: "old"},
+    )
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=discovery(kiwi_hub)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert entry.unique_id == instance_id(kiwi_hub)
     assert entry.data == connection(kiwi_hub)
 
 
@@ -174,7 +215,7 @@ async def test_hassio_discovery_adopts_a_hand_made_entry(
         DOMAIN, context={"source": SOURCE_HASSIO}, data=discovery(kiwi_hub)
     )
     assert result["type"] is FlowResultType.ABORT
-    assert entry.unique_id == ADDON_UUID
+    assert entry.unique_id == instance_id(kiwi_hub)
     assert entry.data[CONF_TOKEN] == kiwi_hub.token
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
@@ -206,7 +247,8 @@ async def test_reauth(hass: HomeAssistant, kiwi_hub: HubProcess) -> None:
 async def test_reconfigure_to_another_address(
     hass: HomeAssistant, kiwi_hub: HubProcess, start_kiwi_hub: Callable[..., HubProcess]
 ) -> None:
-    """The hub moved: the new address is tried, then the entry follows it."""
+    """The hub moved (an entry from before instance ids): the new address is tried, then the
+    entry follows it and takes the hub's instance id."""
     moved = start_kiwi_hub()
     entry = MockConfigEntry(
         domain=DOMAIN, unique_id=f"127.0.0.1:{kiwi_hub.port}", data=connection(kiwi_hub)
@@ -224,15 +266,36 @@ async def test_reconfigure_to_another_address(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert entry.data == connection(moved)
-    assert entry.unique_id == f"127.0.0.1:{moved.port}"
+    assert entry.unique_id == instance_id(moved)
+
+
+async def test_reconfigure_finds_the_same_hub_or_refuses_another(
+    hass: HomeAssistant, kiwi_hub: HubProcess, start_kiwi_hub: Callable[..., HubProcess]
+) -> None:
+    """An entry that knows its hub's identity follows that hub (a new port, a new token), and
+    refuses to become another hub."""
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id=instance_id(kiwi_hub), data=connection(kiwi_hub, port=1)
+    )
+    entry.add_to_hass(hass)
+    other = start_kiwi_hub()
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], connection(other))
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "wrong_hub")
+    assert entry.data[CONF_PORT] == 1
+
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], connection(kiwi_hub))
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data == connection(kiwi_hub)
 
 
 async def test_reconfigure_onto_another_entrys_hub(
     hass: HomeAssistant, kiwi_hub: HubProcess
 ) -> None:
-    """Reconfiguring onto an address another entry has is refused."""
+    """Reconfiguring onto a hub another entry has is refused."""
     MockConfigEntry(
-        domain=DOMAIN, unique_id=f"127.0.0.1:{kiwi_hub.port}", data=connection(kiwi_hub)
+        domain=DOMAIN, unique_id=instance_id(kiwi_hub), data=connection(kiwi_hub)
     ).add_to_hass(hass)
     entry = MockConfigEntry(
         domain=DOMAIN, unique_id="127.0.0.1:1", data=connection(kiwi_hub, port=1)
@@ -244,10 +307,10 @@ async def test_reconfigure_onto_another_entrys_hub(
     assert result["reason"] == "already_configured"
 
 
-async def test_reconfigure_keeps_the_addon_identity(
+async def test_reconfigure_gives_an_addon_entry_the_hub_identity(
     hass: HomeAssistant, kiwi_hub: HubProcess
 ) -> None:
-    """An add-on entry keeps its discovery uuid when its address changes."""
+    """An add-on entry from before instance ids takes the hub's when its address changes."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id=ADDON_UUID,
@@ -258,5 +321,5 @@ async def test_reconfigure_keeps_the_addon_identity(
     result = await entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], connection(kiwi_hub))
     assert result["reason"] == "reconfigure_successful"
-    assert entry.unique_id == ADDON_UUID
+    assert entry.unique_id == instance_id(kiwi_hub)
     assert entry.data[CONF_PORT] == kiwi_hub.port

@@ -1,7 +1,11 @@
-"""The event stream across hub restarts: unavailable and back, no event lost, logged once."""
+"""The event stream across hub restarts and hangs: unavailable and back, no event lost, logged
+once; what is replayed updates state but does not act."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -26,7 +30,9 @@ from tests.ha.kiwi_common import (
     wait_for,
     wait_for_state,
 )
+from tests.ha.test_integration_device_trigger import automate, hub_device
 from tests.support.hub_process import HubProcess, restart_hub, start_hub
+from tests.support.speech import espeak_wav
 
 # Real processes behind every test: a hang fails the test instead of the run.
 pytestmark = pytest.mark.timeout(120)
@@ -54,17 +60,24 @@ async def test_no_event_lost_across_a_restart(
     The hub is stopped; the same hub (same data, so the same event log) runs for a while on
     another port where Home Assistant does not look, and things happen there; then it comes
     back on its own port. Home Assistant resumes with ?since and gets them all, once, in order.
+    They update state (the soul sensor) and reach the bus with `replayed: true`, but neither
+    the event entity nor a device trigger acts on them: a wake word from minutes ago does not
+    run its automation now. A live one does.
     """
     hub = start_kiwi_hub()
     entry = await setup_entry(hass, entry_for(hub))
     await wait_for_state(hass, SOUL, "Default")
     bus_events = async_capture_events(hass, KIWI_EVENT)
+    woken = await automate(hass, hub_device(hass).id, "wake_word_detected")
+    clip = espeak_wav("hello there").read_bytes()
     reported: list[str] = []
 
     def record(event: Event[EventStateChangedData]) -> None:
         new_state = event.data["new_state"]
-        if event.data["entity_id"] == EVENTS and new_state is not None:
-            reported.append(new_state.attributes.get("event_type", new_state.state))
+        if event.data["entity_id"] != EVENTS or new_state is None:
+            return
+        if event_type := new_state.attributes.get("event_type"):  # not unavailable and back
+            reported.append(event_type)
 
     hass.bus.async_listen("state_changed", record)
 
@@ -77,6 +90,10 @@ async def test_no_event_lost_across_a_restart(
         await client.set_soul("comedian")
         await client.set_language("de")
         await client.reset_context()
+        # Push-to-talk: WAKE_WORD_DETECTED (the turn then fails: no speech-to-text there).
+        await client.request(
+            "POST", "/api/audio/file", params={"mode": "push_to_talk"}, wav=clip, time_limit=30
+        )
     finally:
         elsewhere.stop()
     assert not [e for e in bus_events if e.data["type"] == "SOUL_CHANGED"]
@@ -86,16 +103,25 @@ async def test_no_event_lost_across_a_restart(
     await wait_for_state(hass, STATE, "idle")
 
     missed = [e.data for e in bus_events if e.data["replayed"]]
-    assert [e["type"] for e in missed if e["type"] != "HUB_STOPPING"] == [
+    assert [e["type"] for e in missed if e["type"] != "HUB_STOPPING"][:4] == [
         "SOUL_CHANGED",
         "CONFIG_CHANGED",
         "CONTEXT_RESET",
+        "WAKE_WORD_DETECTED",
     ]
     seqs = [e.data["seq"] for e in bus_events]
     assert seqs == sorted(set(seqs)), "an event came twice or out of order"
-    # The event entity was available again in time to report what was replayed.
-    assert "soul_changed" in reported
-    assert "context_reset" in reported
+    # Replayed: state only. No event entity report, no device trigger.
+    # (Live events of the reconnect itself may show: the speaker list the refresh asked for.)
+    assert not {"soul_changed", "context_reset", "wake_word_detected"} & set(reported)
+    assert woken == []
+
+    # Live, the same event acts.
+    await hub_client_for(hub, hub_session).request(
+        "POST", "/api/audio/file", params={"mode": "push_to_talk"}, wav=clip, time_limit=30
+    )
+    await wait_for(hass, lambda: len(woken) == 1, "the live wake word did not trigger")
+    await wait_for(hass, lambda: "wake_word_detected" in reported, "no live event entity report")
 
     assert caplog.text.count("Lost the connection to the Kiwi hub") == 1
     assert caplog.text.count("Reconnected to the Kiwi hub") == 1
@@ -173,4 +199,26 @@ async def test_new_token_while_running_starts_reauth(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert entry.data[CONF_TOKEN] == hub.token
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_hung_hub_is_noticed_and_recovers(
+    hass: HomeAssistant, start_kiwi_hub: Callable[..., HubProcess]
+) -> None:
+    """The hub's process stops (SIGSTOP: its sockets stay open, nothing answers): within 15 s
+    the heartbeat's deadline passes and the entities are unavailable; SIGCONT, and they are
+    back by themselves."""
+    hub = start_kiwi_hub()
+    entry = await setup_entry(hass, entry_for(hub))
+    await wait_for_state(hass, STATE, "idle")
+    os.kill(hub.process.pid, signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:
+        await wait_for_state(hass, STATE, STATE_UNAVAILABLE, limit_s=15.0)
+        noticed_after = time.monotonic() - stopped
+    finally:
+        os.kill(hub.process.pid, signal.SIGCONT)
+    assert noticed_after < 15.0
+    await wait_for_state(hass, STATE, "idle", limit_s=30.0)
+    assert entry.runtime_data.coordinator.connected
     await hass.config_entries.async_unload(entry.entry_id)

@@ -64,6 +64,9 @@ async def test_command_through_kiwi(
     """ "Turn on the kitchen light" goes to Kiwi, which has Home Assistant do it and answers."""
     assert await async_setup_component(hass, "homeassistant", {})
     assert await async_setup_component(hass, "http", {})
+    # Kiwi's sensitive-action gate asks HA's WebSocket API what a command would touch.
+    assert await async_setup_component(hass, "websocket_api", {})
+    assert await async_setup_component(hass, "config", {})
     assert await async_setup_component(
         hass, "input_boolean", {"input_boolean": {"kitchen_light": {"name": "Kitchen light"}}}
     )
@@ -95,6 +98,9 @@ async def test_home_assistant_did_not_understand(
     """Home Assistant's agent answered with an error: Assist gets it as an error."""
     assert await async_setup_component(hass, "homeassistant", {})
     assert await async_setup_component(hass, "http", {})
+    # Kiwi's sensitive-action gate asks HA's WebSocket API what a command would touch.
+    assert await async_setup_component(hass, "websocket_api", {})
+    assert await async_setup_component(hass, "config", {})
     home_assistant_url = str((await hass_client()).make_url("/")).rstrip("/")
     hub = start_kiwi_hub(env={"KIWI_HA_TOKEN": hass_access_token})
     await hub_client_for(hub, hub_session).update_config({"homeassistant_url": home_assistant_url})

@@ -10,6 +10,7 @@ import pytest
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.kiwi.const import DOMAIN
@@ -68,7 +69,51 @@ async def test_setup_retries_when_hub_is_down(hass: HomeAssistant, socket_enable
     )
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.SETUP_RETRY
-    assert "Cannot connect to the Kiwi hub" in entry.reason
+    port = entry.data["port"]
+    # Said once, with what to check: not "Cannot connect … Cannot talk … Cannot connect".
+    assert entry.reason == (
+        f"Cannot connect to the Kiwi hub at http://127.0.0.1:{port}: "
+        "connection refused (is Kiwi running on that port?)"
+    )
+
+
+async def test_an_entry_from_before_instance_ids_takes_the_hubs(
+    hass: HomeAssistant, kiwi_hub: HubProcess
+) -> None:
+    """A hand-added hub's entry (unique id host:port) takes the hub's instance id at set-up,
+    with its device and entities: their entity ids stay, their unique ids follow."""
+    old = f"127.0.0.1:{kiwi_hub.port}"
+    instance_id = (kiwi_hub.data_dir / "instance_id").read_text(encoding="utf-8").strip()
+    entry = await setup_entry(hass, entry_for(kiwi_hub, unique_id=old))
+    entities = er.async_get(hass)
+    before = {
+        e.entity_id: e.unique_id
+        for e in er.async_entries_for_config_entry(entities, entry.entry_id)
+    }
+    assert entry.unique_id == instance_id  # the first set-up already took it
+    await hass.config_entries.async_unload(entry.entry_id)
+
+    # The same registries as an older Kiwi integration left them.
+    for entity_id, unique_id in before.items():
+        entities.async_update_entity(entity_id, new_unique_id=unique_id.replace(instance_id, old))
+    devices = dr.async_get(hass)
+    hub = devices.async_get_device(identifiers={(DOMAIN, instance_id)})
+    assert hub is not None
+    devices.async_update_device(hub.id, new_identifiers={(DOMAIN, old)})
+    hass.config_entries.async_update_entry(entry, unique_id=old)
+
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.unique_id == instance_id
+    after = {
+        e.entity_id: e.unique_id
+        for e in er.async_entries_for_config_entry(entities, entry.entry_id)
+    }
+    assert after == before
+    assert devices.async_get_device(identifiers={(DOMAIN, instance_id)}).id == hub.id  # type: ignore[union-attr]
+    assert hass.states.get("sensor.kiwi_assistant_state").state == "idle"
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_setup_with_refused_token_starts_reauth(

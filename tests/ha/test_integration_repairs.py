@@ -89,3 +89,38 @@ async def test_missing_model_raises_a_repair_until_the_service_works(
     finally:
         await hass.config_entries.async_unload(entry.entry_id)
         fixed.stop()
+
+
+async def test_a_setting_kiwi_needs_raises_a_repair_until_it_is_set(
+    hass: HomeAssistant,
+    start_kiwi_hub: Callable[..., HubProcess],
+    hub_session: aiohttp.ClientSession,
+) -> None:
+    """No Home Assistant token and no Anthropic key: asking Kiwi answers what to configure,
+    and a repair names the setting; the hub started with the token closes it."""
+    issue_registry = ir.async_get(hass)
+    issue_id = f"setting_needed_homeassistant_token_{TEST_ENTRY_ID}"
+    hub = start_kiwi_hub(env={"KIWI_HA_TOKEN": "", "ANTHROPIC_API_KEY": ""})
+    entry = await setup_entry(hass, entry_for(hub))
+    with pytest.raises(KiwiResponseError) as raised:
+        await hub_client_for(hub, hub_session).request(
+            "POST", "/api/conversation", json={"text": "what is the weather?"}
+        )
+    assert "KIWI_HA_TOKEN" in str(raised.value)
+    await wait_for(
+        hass, lambda: issue_registry.async_get_issue(DOMAIN, issue_id) is not None, "no issue"
+    )
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "setting_needed"
+    assert issue.translation_placeholders["setting"] == "homeassistant_token"
+
+    hub.stop()
+    fixed = start_hub(hub.data_dir, port=hub.port, speaker=False, env={"KIWI_HA_TOKEN": "token"})
+    try:
+        await wait_for(
+            hass, lambda: issue_registry.async_get_issue(DOMAIN, issue_id) is None, "issue stayed"
+        )
+    finally:
+        await hass.config_entries.async_unload(entry.entry_id)
+        fixed.stop()

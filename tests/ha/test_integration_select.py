@@ -59,10 +59,14 @@ async def test_selects(
 async def test_soul_select_switches_the_hub(
     hass: HomeAssistant, hub_client: KiwiClient, init_integration: MockConfigEntry
 ) -> None:
-    """Choosing a soul switches the hub's personality, and the entity follows."""
-    await select(hass, SOUL, "comedian")
+    """The select shows souls by name (as the active-soul sensor does); choosing one switches
+    the hub's personality by its id, and the entity follows."""
+    options = hass.states.get(SOUL).attributes["options"]
+    assert {"Default", "Comedian", "Butler", "Storyteller"} <= set(options)
+    assert "comedian" not in options
+    await select(hass, SOUL, "Comedian")
     assert (await hub_client.status()).active_soul == "comedian"
-    await wait_for_state(hass, SOUL, "comedian")
+    await wait_for_state(hass, SOUL, "Comedian")
 
 
 async def test_soul_switched_elsewhere_shows_up(
@@ -70,7 +74,7 @@ async def test_soul_switched_elsewhere_shows_up(
 ) -> None:
     """Another client switches the soul: SOUL_CHANGED brings the select along."""
     await hub_client.set_soul("butler")
-    await wait_for_state(hass, SOUL, "butler")
+    await wait_for_state(hass, SOUL, "Butler")
 
 
 async def test_language_select_switches_the_hub(
@@ -89,11 +93,11 @@ async def test_refused_soul_is_a_translated_error(
 ) -> None:
     """The hub refuses an 18+ soul without the owner's consent: a clear error, no switch."""
     with pytest.raises(HomeAssistantError) as raised:
-        await select(hass, SOUL, "siren")
+        await select(hass, SOUL, "Siren")
     assert raised.value.translation_key == "command_failed"
     assert "NSFW" in str(raised.value)
     assert (await hub_client.status()).active_soul == "default"
-    assert hass.states.get(SOUL).state == "default"
+    assert hass.states.get(SOUL).state == "Default"
 
 
 async def test_voice_select_switches_the_hub_voice(

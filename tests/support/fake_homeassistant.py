@@ -16,6 +16,9 @@ the X"), "what is/is the X ..." a `query_answer`, anything else HA's `no_intent_
 
 Actions: `POST /api/services/<domain>/<service>` answers HA's list of changed states and is
 recorded in `service_calls` ({"domain", "service", "data"}).
+
+The WebSocket API (`/api/websocket`, `/core/websocket`) is fake_ha_websocket.py's: what Kiwi's
+sensitive-action gate asks; `home` is the home it describes.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.fake_ha_websocket import FakeHome, serve_websocket
 from tests.support.threaded_server import BackgroundServer
 
 _TURN = re.compile(r"\bturn (on|off) (?:the )?(.+?)[.!?]*$", re.IGNORECASE)
@@ -78,6 +82,7 @@ class FakeHomeAssistant:
     delay_seconds: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
     service_calls: list[dict[str, Any]] = field(default_factory=list)
+    home: FakeHome = field(default_factory=FakeHome)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: BackgroundServer | None = None
 
@@ -105,7 +110,12 @@ class FakeHomeAssistant:
             app.router.add_get(f"{prefix}/api/", self._api_root)
             app.router.add_post(f"{prefix}/api/conversation/process", self._process)
             app.router.add_post(f"{prefix}/api/services/{{domain}}/{{service}}", self._service)
+        app.router.add_get("/api/websocket", self._websocket)
+        app.router.add_get("/core/websocket", self._websocket)
         return app
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        return await serve_websocket(request, self.token, self.home)
 
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.token}"

@@ -1,8 +1,9 @@
 """A local server speaking the part of Home Assistant's REST API that Kiwi uses.
 
 `GET /api/` (the API check) and `POST /api/conversation/process` (the conversation agent), both
-behind a long-lived access token, answering in HA's own JSON shapes. Runs on its own thread and
-event loop so synchronous fixtures can start it.
+behind a long-lived access token, answering in HA's own JSON shapes, and the WebSocket API that
+Kiwi's sensitive-action gate reads (fake_ha_websocket.py). Runs on its own thread and event loop
+so synchronous fixtures can start it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import threading
 from typing import Any
 
+from tests.support.fake_ha_websocket import FakeHome, serve_websocket
 from tests.support.ports import free_port
 
 
@@ -19,6 +21,7 @@ class FakeHomeAssistant:
         self.token = token
         self.port = free_port()
         self.commands: list[dict[str, Any]] = []
+        self.home = FakeHome()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: Any = None
@@ -70,7 +73,11 @@ class FakeHomeAssistant:
                 }
             )
 
+        async def websocket(request: web.Request) -> web.StreamResponse:
+            return await serve_websocket(request, self.token, self.home)
+
         app = web.Application()
+        app.router.add_get("/api/websocket", websocket)
         app.router.add_get("/api/", api_root)
         app.router.add_post("/api/conversation/process", conversation)
         self._runner = web.AppRunner(app, access_log=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -44,6 +45,21 @@ def _error_details(body: Any) -> tuple[str | None, str | None]:
     if isinstance(error, Mapping):
         return _as_text(error.get("code")), _as_text(error.get("message"))
     return _as_text(body.get("code")), _as_text(error) or _as_text(body.get("message"))
+
+
+def connection_reason(err: BaseException) -> str:
+    """Why the hub could not be reached, in a few words (the URL is said elsewhere)."""
+    if isinstance(err, TimeoutError):
+        return "no answer in time"
+    if isinstance(err, aiohttp.ClientConnectorError):
+        if isinstance(err.os_error, ConnectionRefusedError):
+            return "connection refused (is Kiwi running on that port?)"
+        if isinstance(err.os_error, socket.gaierror):
+            return "the host name is unknown"
+        return (err.os_error.strerror or type(err.os_error).__name__).lower()
+    if isinstance(err, aiohttp.ServerDisconnectedError):
+        return "the hub closed the connection"
+    return str(err) or type(err).__name__
 
 
 def _as_text(value: Any) -> str | None:
@@ -105,10 +121,8 @@ class KiwiClient:
                 ) as response:
                     body = await self._read_body(response)
                     status = response.status
-        except TimeoutError as err:
-            raise KiwiConnectionError(f"Timed out talking to the hub at {self.base_url}") from err
-        except aiohttp.ClientError as err:
-            raise KiwiConnectionError(f"Cannot talk to the hub at {self.base_url}: {err}") from err
+        except (TimeoutError, aiohttp.ClientError) as err:
+            raise KiwiConnectionError(connection_reason(err)) from err
         if status >= 400:
             raise self._status_error(status, path, body)
         if not isinstance(body, dict):
@@ -272,7 +286,7 @@ class KiwiClient:
                             code=_as_text(frame.get("code")),
                         )
         except (TimeoutError, aiohttp.ClientError) as err:
-            raise KiwiConnectionError(f"Cannot talk to the hub at {self.base_url}: {err}") from err
+            raise KiwiConnectionError(connection_reason(err)) from err
         except ValueError as err:
             raise KiwiResponseError(
                 f"/api/conversation streamed a frame that is not JSON: {err}", status=200

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from .client import KiwiClient
+from .client import KiwiClient, connection_reason
 from .errors import KiwiAuthenticationError, KiwiConnectionError, KiwiError
 from .models import Hello, KiwiEvent
 
@@ -23,7 +23,9 @@ REPLAY_GAP_FRAME = "replay_gap"
 # Close codes by which the hub refuses a token on an upgraded socket (4000 + HTTP status).
 AUTH_CLOSE_CODES = frozenset({1008, 4401, 4403})
 CONNECT_TIMEOUT = 10.0
-HEARTBEAT_SECONDS = 30.0
+# A WebSocket ping after this long without a frame, answered within half of it: a hub that hangs
+# (its process stopped, its sockets still open) is noticed within 1.5x this, and reported lost.
+HEARTBEAT_SECONDS = 6.0
 
 
 class EventStreamListener(Protocol):
@@ -148,9 +150,7 @@ class KiwiEventStream:
                 raise KiwiAuthenticationError("The hub refused the token") from err
             raise KiwiConnectionError(f"Event stream refused: HTTP {err.status}") from err
         except (TimeoutError, aiohttp.ClientError) as err:
-            raise KiwiConnectionError(
-                f"Cannot open the event stream at {self._client.base_url}: {err}"
-            ) from err
+            raise KiwiConnectionError(connection_reason(err)) from err
 
     async def _receive_hello(self, socket: aiohttp.ClientWebSocketResponse) -> Hello:
         try:

@@ -165,29 +165,40 @@ class HubConfig:
 
     tts_voice: str | None = None
     tts_voices: tuple[str, ...] = ()
+    # Which secrets the hub has (anthropic_api_key, homeassistant_token, ...), never their values.
+    secrets_configured: dict[str, bool] = field(default_factory=dict)
     raw: JsonObject = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HubConfig:
         """Parse the config body; ``tts_voices`` lists the voices the hub can switch to."""
         voices = data.get("tts_voices")
+        secrets = data.get("secrets_configured")
         return cls(
             tts_voice=_optional_str(data.get("tts_voice")),
             tts_voices=tuple(str(v) for v in voices) if isinstance(voices, list) else (),
+            secrets_configured=(
+                {str(k): bool(v) for k, v in secrets.items()} if isinstance(secrets, dict) else {}
+            ),
             raw=dict(data),
         )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HubInfo:
-    """GET /api/health (answered without a token): is it a Kiwi hub, and which version."""
+    """GET /api/health (answered without a token): is it a Kiwi hub, which version, which hub."""
 
     version: str | None = None
+    # The hub's identity, made once and kept in its data dir (None: a hub older than that).
+    instance_id: str | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HubInfo:
         """Parse the health body."""
-        return cls(version=_optional_str(data.get("version")))
+        return cls(
+            version=_optional_str(data.get("version")),
+            instance_id=_optional_str(data.get("instance_id")),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

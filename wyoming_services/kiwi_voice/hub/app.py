@@ -41,9 +41,14 @@ def build_app(
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, wrap(endpoint, context))
     add_dashboard_routes(app)  # the browser page at / (static files, no token needed)
+    app.on_startup.append(_start_context)
     app.on_shutdown.append(_close_event_clients)
     app.on_cleanup.append(_close_context)
     return app
+
+
+async def _start_context(app: web.Application) -> None:
+    app[CONTEXT_KEY].stt_models.start()
 
 
 async def _close_event_clients(app: web.Application) -> None:

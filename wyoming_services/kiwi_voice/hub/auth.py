@@ -30,16 +30,21 @@ def load_or_create_token(path: Path) -> tuple[str, bool]:
     if token:
         return token, False
     token = secrets.token_urlsafe(32)
+    write_private_file(path, token + "\n")
+    return token, True
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write `text` readable by this user only, whole then renamed: a crash never leaves a
+    half-written file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    # Written whole then renamed: a crash never leaves a half-written token behind.
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as file:
-        file.write(token + "\n")
+        file.write(text)
         file.flush()
         os.fsync(file.fileno())
     os.replace(temporary, path)
-    return token, True
 
 
 def presented_token(request: web.BaseRequest) -> str | None:

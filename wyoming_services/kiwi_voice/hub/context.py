@@ -21,17 +21,19 @@ from .auth import load_or_create_token, masked
 from .event_payloads import EventType, config_changed
 from .events import EventBus
 from .homeassistant import HomeAssistantClient
+from .identity import load_or_create_instance_id
 from .lifecycle import Lifecycle
 from .options import HubOptions, Secrets
 from .pipeline_status import PipelineStatus
 from .playback import PlaybackOutputs
 from .presence import ActiveSpeaker
-from .settings import SettingsStore, defaults_from_environ
+from .settings import SettingsStore, defaults_from_environ, environment_values
 from .souls import ActiveSoul, SoulRegistry
 from .speakers import SpeakersClient
 from .state import StateMachine
 from .store import Store
-from .tts import TtsClient
+from .stt_models import SttModelControl, SttModelKeeper
+from .tts import TtsClient, VoiceChooser
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class HubContext:
     options: HubOptions
     secrets: Secrets
     token: str
+    instance_id: str  # identity.py: stable across restarts and address changes
     version: str
     started_at: float  # time.monotonic() at start
     store: Store
@@ -51,6 +54,8 @@ class HubContext:
     souls: ActiveSoul
     speakers: SpeakersClient
     tts: TtsClient
+    voices: VoiceChooser  # which voice speaks a language
+    stt_models: SttModelKeeper  # kiwi-stt runs the stt_model / stt_device settings
     homeassistant: HomeAssistantClient
     outputs: PlaybackOutputs
     presence: ActiveSpeaker
@@ -64,6 +69,7 @@ class HubContext:
         return int(time.monotonic() - self.started_at)
 
     async def close(self) -> None:
+        await self.stt_models.close()
         await self.homeassistant.close()
         self.store.close()
 
@@ -80,17 +86,19 @@ def build_context(options: HubOptions, environ: Mapping[str, str]) -> HubContext
     secrets = Secrets.from_environ(environ)
     store = Store(options.database)
     bus = EventBus(store, log_capacity=options.event_log_size)
-    settings = SettingsStore(store, defaults_from_environ(environ))
+    settings = SettingsStore(store, defaults_from_environ(environ), environment_values(environ))
     settings.on_change(
         lambda changed: bus.publish(EventType.CONFIG_CHANGED, config_changed(changed), "settings")
     )
     state = StateMachine(bus)
     registry = SoulRegistry(options.souls_dir)
     souls = ActiveSoul(registry, settings, store, bus, options.initial_soul)
+    tts = TtsClient(options.tts_uri)
     return HubContext(
         options=options,
         secrets=secrets,
         token=token,
+        instance_id=load_or_create_instance_id(options.instance_file),
         version=__version__,
         started_at=time.monotonic(),
         store=store,
@@ -100,7 +108,9 @@ def build_context(options: HubOptions, environ: Mapping[str, str]) -> HubContext
         soul_registry=registry,
         souls=souls,
         speakers=SpeakersClient(options.speaker_uri),
-        tts=TtsClient(options.tts_uri),
+        tts=tts,
+        voices=VoiceChooser(tts),
+        stt_models=SttModelKeeper(SttModelControl(options.stt_uri, bus), settings, bus),
         homeassistant=HomeAssistantClient(settings, secrets.homeassistant_token, options.in_addon),
         outputs=PlaybackOutputs(),
         presence=ActiveSpeaker(bus),

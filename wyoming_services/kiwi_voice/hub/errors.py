@@ -70,13 +70,28 @@ def from_invalid(error: vol.Invalid, prefix: str = "") -> ApiError:
 
 
 class ServiceError(Exception):
-    """A service the hub depends on refused a request (e.g. a Wyoming `error` event)."""
+    """A service the hub depends on refused a request (e.g. a Wyoming `error` event).
 
-    def __init__(self, service: str, code: str, message: str) -> None:
+    `setting` names the setting or option to fill or change when that is the fix (it goes into
+    the ERROR event, where the integration raises a repair issue for it)."""
+
+    def __init__(self, service: str, code: str, message: str, setting: str | None = None) -> None:
         super().__init__(message)
         self.service = service
         self.code = code
         self.message = message
+        self.setting = setting
+
+
+# The setting that names the model a service lacks (its `model_missing` errors).
+MODEL_SETTINGS = {"stt": "stt_model", "tts": "tts_voice", "wake": "wake_word"}
+
+
+def service_refused(service: str, code: str | None, text: str) -> ServiceError:
+    """A service's Wyoming `error` event as a ServiceError; a missing model names its setting."""
+    code = code or "error"
+    setting = MODEL_SETTINGS.get(service) if code == "model_missing" else None
+    return ServiceError(service, code, text, setting)
 
 
 class ServiceUnavailable(ServiceError):

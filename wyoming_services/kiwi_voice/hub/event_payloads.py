@@ -37,6 +37,8 @@ class EventType(StrEnum):
     SPEAKER_UPDATED = "SPEAKER_UPDATED"
     SPEAKER_DELETED = "SPEAKER_DELETED"
     HUB_STOPPING = "HUB_STOPPING"
+    MODEL_LOADING = "MODEL_LOADING"
+    MODEL_LOADED = "MODEL_LOADED"
     # Kiwi additions of the voice pipeline (hub/pipeline)
     TURN_METRICS = "TURN_METRICS"
     SPEAKER_BLOCKED = "SPEAKER_BLOCKED"
@@ -141,6 +143,15 @@ class ErrorEvent(TypedDict):
     source: Annotated[str, Doc("Part that failed: tts, stt, speaker, homeassistant, hub, ...")]
     code: NotRequired[Annotated[str, Doc("Kiwi addition: machine-readable code")]]
     turn_id: NotRequired[Annotated[str, Doc("Kiwi addition: the voice turn that failed")]]
+    setting: NotRequired[
+        Annotated[
+            str,
+            Doc(
+                "Kiwi addition: the setting or option to fill or change to fix it "
+                "(anthropic_api_key, homeassistant_token, stt_model, tts_voice, ...)"
+            ),
+        ]
+    ]
 
 
 class ConfigChanged(TypedDict):
@@ -183,6 +194,24 @@ class HubStopping(TypedDict):
     reason: Literal["restart", "shutdown", "signal"]
 
 
+class ModelLoading(TypedDict):
+    """Kiwi addition: a service is switching its model (a setting changed); progress."""
+
+    service: Literal["stt"]
+    model: str
+    device: str
+    stage: Literal["downloading", "loading"]
+
+
+class ModelLoaded(TypedDict):
+    """Kiwi addition: the service runs the new model now."""
+
+    service: Literal["stt"]
+    model: str
+    device: str
+    seconds: Annotated[float, Range(0)]
+
+
 class SpeakerBlocked(TypedDict):
     """Kiwi addition: a blocked speaker (or Kiwi's own echo) spoke; the utterance was ignored."""
 
@@ -213,6 +242,8 @@ EVENT_PAYLOADS: dict[str, Any] = {
     EventType.SPEAKER_UPDATED: SpeakerUpdated,
     EventType.SPEAKER_DELETED: SpeakerDeleted,
     EventType.HUB_STOPPING: HubStopping,
+    EventType.MODEL_LOADING: ModelLoading,
+    EventType.MODEL_LOADED: ModelLoaded,
     EventType.TURN_METRICS: TurnMetrics,
     EventType.SPEAKER_BLOCKED: SpeakerBlocked,
 }
@@ -335,13 +366,19 @@ def soul_changed(soul: str, name: str, model: str, nsfw: bool) -> SoulChanged:
 
 
 def error(
-    message: str, source: str, code: str | None = None, turn_id: str | None = None
+    message: str,
+    source: str,
+    code: str | None = None,
+    turn_id: str | None = None,
+    setting: str | None = None,
 ) -> ErrorEvent:
     payload: ErrorEvent = {"message": message, "source": source}
     if code is not None:
         payload["code"] = code
     if turn_id is not None:
         payload["turn_id"] = turn_id
+    if setting is not None:
+        payload["setting"] = setting
     return payload
 
 
@@ -373,3 +410,13 @@ def hub_stopping(reason: Literal["restart", "shutdown", "signal"]) -> HubStoppin
 
 def speaker_blocked(turn_id: str, name: str, speaker_id: str | None, reason: str) -> SpeakerBlocked:
     return {"turn_id": turn_id, "name": name, "id": speaker_id, "reason": reason}
+
+
+def model_loading(
+    model: str, device: str, stage: Literal["downloading", "loading"]
+) -> ModelLoading:
+    return {"service": "stt", "model": model, "device": device, "stage": stage}
+
+
+def model_loaded(model: str, device: str, seconds: float) -> ModelLoaded:
+    return {"service": "stt", "model": model, "device": device, "seconds": round(seconds, 3)}

@@ -1,15 +1,24 @@
-"""Home Assistant's REST API: is it reachable, and its conversation agent for home control.
+"""Home Assistant's REST API: is it reachable, and its conversation agent for home control; its
+WebSocket API for what the REST API does not tell (registries, what a sentence would do).
 
 Where HA is: the `homeassistant_url` setting with the `KIWI_HA_TOKEN` long-lived token, or, in
 the add-on, the Supervisor's proxy `http://supervisor/core` with `SUPERVISOR_TOKEN` (the
 launcher passes both as KIWI_HA_URL / KIWI_HA_TOKEN).
+
+Every command Kiwi sends to HA's conversation agent passes its `CommandGuard` first (the owner's
+approval of sensitive actions, hub/approvals/home_guard.py), whichever route it came by: a voice
+turn, POST /api/conversation, POST /api/homeassistant/command, an approved guest's command.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
 
 import aiohttp
@@ -23,6 +32,47 @@ SUPERVISOR_URL = "http://supervisor/core"
 _STATUS_CACHE_SECONDS = 5.0
 _TIMEOUT = aiohttp.ClientTimeout(total=10, connect=3)
 _STATUS_TIMEOUT = aiohttp.ClientTimeout(total=3, connect=2)
+_WEBSOCKET_TIMEOUT_SECONDS = 10.0
+
+
+class CommandRefused(ServiceError):
+    """A command was not sent to Home Assistant: it needs the owner's approval and did not get
+    it. `spoken` is what Kiwi says instead."""
+
+    def __init__(self, code: str, message: str, spoken: str) -> None:
+        super().__init__(SERVICE, code, message)
+        self.spoken = spoken
+
+
+class CommandGuard(Protocol):
+    async def check_command(self, text: str, language: str) -> None:
+        """Return when `text` may go to HA's conversation agent; raise CommandRefused if not."""
+
+
+class HomeAssistantSocket:
+    """One authenticated connection to HA's WebSocket API."""
+
+    def __init__(self, socket: aiohttp.ClientWebSocketResponse) -> None:
+        self._socket = socket
+        self._ids = itertools.count(1)
+
+    async def command(self, message: dict[str, Any]) -> Any:
+        """Send one command; its `result`, or ServiceError when HA answered an error."""
+        command_id = next(self._ids)
+        await self._socket.send_json({**message, "id": command_id})
+        while True:
+            answer = await self._socket.receive_json(timeout=_WEBSOCKET_TIMEOUT_SECONDS)
+            if answer.get("id") != command_id or answer.get("type") != "result":
+                continue
+            if not answer.get("success"):
+                failure = answer.get("error") or {}
+                raise ServiceError(
+                    SERVICE,
+                    "homeassistant_error",
+                    f"Home Assistant refused {message.get('type')}: "
+                    f"{failure.get('code')}: {failure.get('message')}",
+                )
+            return answer.get("result")
 
 
 class HomeAssistantNotConfigured(ServiceError):
@@ -51,6 +101,11 @@ class HomeAssistantClient:
         self._in_addon = in_addon
         self._session: aiohttp.ClientSession | None = None
         self._status: tuple[Target, float, bool] | None = None
+        self._guard: CommandGuard | None = None
+
+    def set_guard(self, guard: CommandGuard) -> None:
+        """Every command to the conversation agent passes `guard` first."""
+        self._guard = guard
 
     def target(self) -> Target | None:
         url = str(self._settings.get("homeassistant_url")).rstrip("/")
@@ -94,11 +149,52 @@ class HomeAssistantClient:
         target = self.target()
         return bool(self._status and target and self._status[0] == target and self._status[2])
 
-    async def process(self, text: str, language: str) -> HomeAssistantCommandResponse:
-        """Run `text` through HA's conversation agent; returns what it answered."""
+    @asynccontextmanager
+    async def websocket(self) -> AsyncIterator[HomeAssistantSocket]:
+        """An authenticated WebSocket to HA (`/api/websocket`; `/websocket` through the
+        Supervisor's proxy). Raises ServiceError when HA cannot be reached or refuses."""
         target = self.target()
         if target is None:
             raise HomeAssistantNotConfigured()
+        path = "/websocket" if target.mode == "supervisor" else "/api/websocket"
+        url = target.base_url.replace("http", "ws", 1) + path
+        try:
+            async with asyncio.timeout(_WEBSOCKET_TIMEOUT_SECONDS):
+                socket = await self._http().ws_connect(
+                    url, timeout=aiohttp.ClientWSTimeout(ws_close=3)
+                )
+        except (TimeoutError, aiohttp.ClientError, ValueError) as err:
+            raise ServiceUnavailable(
+                SERVICE, f"cannot reach Home Assistant's WebSocket: {err}"
+            ) from err
+        try:
+            try:
+                await socket.receive_json(timeout=_WEBSOCKET_TIMEOUT_SECONDS)  # auth_required
+                await socket.send_json({"type": "auth", "access_token": target.token})
+                answer = await socket.receive_json(timeout=_WEBSOCKET_TIMEOUT_SECONDS)
+            except (TimeoutError, aiohttp.ClientError, TypeError, ValueError) as err:
+                raise ServiceUnavailable(
+                    SERVICE, f"Home Assistant's WebSocket failed: {err}"
+                ) from err
+            if answer.get("type") != "auth_ok":
+                raise ServiceError(
+                    SERVICE, "homeassistant_auth_failed", "Home Assistant refused the token"
+                )
+            yield HomeAssistantSocket(socket)
+        except (TimeoutError, aiohttp.ClientError, TypeError, ValueError) as err:
+            raise ServiceUnavailable(SERVICE, f"Home Assistant's WebSocket failed: {err}") from err
+        finally:
+            await socket.close()
+
+    async def process(self, text: str, language: str) -> HomeAssistantCommandResponse:
+        """Run `text` through HA's conversation agent; returns what it answered.
+
+        Raises CommandRefused when the guard holds it back (nothing was sent to HA)."""
+        target = self.target()
+        if target is None:
+            raise HomeAssistantNotConfigured()
+        if self._guard is not None:
+            await self._guard.check_command(text, language)
         url = f"{target.base_url}/api/conversation/process"
         try:
             async with self._http().post(

@@ -60,6 +60,10 @@ class HubOptions:
         return self.data_dir / "api_token"
 
     @property
+    def instance_file(self) -> Path:
+        return self.data_dir / "instance_id"
+
+    @property
     def database(self) -> Path:
         return self.data_dir / "kiwi.db"
 

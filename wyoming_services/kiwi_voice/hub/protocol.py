@@ -15,6 +15,24 @@ LanguageCode = Literal[
     "en", "ru", "es", "pt", "fr", "it", "de", "tr", "pl", "zh", "ja", "ko", "hi", "ar", "id"
 ]
 LANGUAGES: tuple[str, ...] = get_args(LanguageCode)
+# In English, for what Kiwi tells Claude and the owner about a language.
+LANGUAGE_NAMES: dict[str, str] = {
+    "en": "English",
+    "ru": "Russian",
+    "es": "Spanish",
+    "pt": "Portuguese",
+    "fr": "French",
+    "it": "Italian",
+    "de": "German",
+    "tr": "Turkish",
+    "pl": "Polish",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "hi": "Hindi",
+    "ar": "Arabic",
+    "id": "Indonesian",
+}
 
 AssistantStateName = Literal["IDLE", "LISTENING", "PROCESSING", "SPEAKING", "WAITING_APPROVAL"]
 
@@ -41,6 +59,11 @@ class HealthResponse(TypedDict):
 
     status: Literal["ok"]
     version: str
+    instance_id: Annotated[
+        str,
+        Pattern(r"[0-9a-f]{32}"),
+        Doc("This hub's identity: made once, kept in the data dir (the integration's unique id)"),
+    ]
 
 
 class TurnMetrics(TypedDict):
@@ -93,17 +116,28 @@ class Settings(TypedDict):
 
     language: LanguageCode
     tts_provider: Literal["piper"]
-    tts_qwen_backend: Annotated[str, Length(0, 64), Doc("Kept for compatibility; piper ignores it")]
-    tts_voice: Annotated[str, Length(0, 128), Doc("Piper voice; empty: the TTS service default")]
-    tts_default_style: Annotated[str, Length(0, 64)]
-    stt_model: Annotated[str, Length(1, 128)]
-    stt_device: Literal["cpu", "cuda", "auto"]
+    tts_voice: Annotated[
+        str,
+        Length(0, 128),
+        Doc(
+            "Piper voice; empty: kiwi-tts's default. When the voice does not speak `language`, "
+            "an installed voice that does is used instead"
+        ),
+    ]
+    stt_model: Annotated[
+        str,
+        Length(1, 128),
+        Doc("Whisper model kiwi-stt runs; a change loads it at once (PATCH waits for it)"),
+    ]
+    stt_device: Annotated[
+        Literal["cpu", "cuda", "auto"],
+        Doc("Where kiwi-stt runs Whisper; a change reloads the model at once"),
+    ]
     wake_word: Annotated[str, Length(1, 128)]
     wake_word_engine: Annotated[
         Literal["auto", "openwakeword", "text"],
         Doc("auto: openwakeword when kiwi-wake has a model for wake_word, else text"),
     ]
-    wake_word_threshold: Annotated[float, Range(0.05, 0.95)]
     allow_nsfw: Annotated[bool, Doc("Owner's consent to switch to souls marked nsfw")]
     llm_model: Annotated[str, Length(1, 128), Doc("Claude model of souls that name none")]
     guest_policy: Literal["allow", "approve", "deny"]
@@ -183,6 +217,13 @@ class WakeEngineInfo(TypedDict):
 
 
 class ConfigResponse(Settings):
+    tts_qwen_backend: Annotated[
+        Literal["none"],
+        Doc(
+            "Seed contract field, not a setting: piper has no Qwen backend. PATCH accepts it "
+            "and answers it under `ignored`"
+        ),
+    ]
     secrets_configured: SecretsConfigured
     wake_word_engine_active: Annotated[
         WakeEngineInfo | None, Doc("Kiwi addition: null until the pipeline has chosen")
@@ -193,13 +234,47 @@ class ConfigResponse(Settings):
     ]
 
 
+class ContractOnlySettings(Settings):
+    """What PATCH /api/config accepts: the settings, plus the seed contract's fields that are
+    not settings in Kiwi (accepted so that a client of the contract keeps working, never applied,
+    and answered under `ignored`)."""
+
+    tts_qwen_backend: Annotated[str, Length(0, 64), Doc("Ignored: piper has no Qwen backend")]
+    tts_default_style: Annotated[str, Length(0, 64), Doc("Ignored: piper has no speaking styles")]
+
+
+# Why each contract-only field is not applied (the `ignored` answer of PATCH /api/config).
+CONTRACT_ONLY_SETTINGS: dict[str, str] = {
+    "tts_qwen_backend": "not a Kiwi setting: piper has no Qwen backend",
+    "tts_default_style": (
+        "not a Kiwi setting: piper voices have no speaking styles (pick another voice instead)"
+    ),
+}
+
 # PATCH /api/config: any subset of Settings; null puts a field back to its default.
-SettingsPatch = Annotated[dict[str, Any], PartialOf(Settings, nullable=True)]
+SettingsPatch = Annotated[dict[str, Any], PartialOf(ContractOnlySettings, nullable=True)]
 SettingsChanges = Annotated[dict[str, Any], PartialOf(Settings)]
+
+
+class SettingNotice(TypedDict):
+    """Kiwi addition: something about a change the owner should know (it did take effect)."""
+
+    field: str
+    code: Annotated[str, Doc("e.g. no_voice_for_language")]
+    message: str
 
 
 class ConfigUpdateResponse(TypedDict):
     updated: Annotated[SettingsChanges, Doc("Only the fields whose value changed")]
+    ignored: NotRequired[
+        Annotated[
+            dict[str, str],
+            Doc("Kiwi addition: contract fields that are not settings here, and why"),
+        ]
+    ]
+    notices: NotRequired[
+        Annotated[list[SettingNotice], Doc("Kiwi addition: what to know about the change")]
+    ]
 
 
 # ---- speakers ---------------------------------------------------------------------------------
@@ -307,6 +382,9 @@ class LanguageRequest(TypedDict):
 
 class LanguageResponse(TypedDict):
     language: LanguageCode
+    notices: NotRequired[
+        Annotated[list[SettingNotice], Doc("Kiwi addition: e.g. no installed voice speaks it")]
+    ]
 
 
 # ---- souls ------------------------------------------------------------------------------------
@@ -333,7 +411,9 @@ class SoulDetail(TypedDict):
     nsfw: bool
     model: str
     voice: Annotated[str | None, Doc("Kiwi addition: piper voice, null for the default")]
-    style: Annotated[str | None, Doc("Kiwi addition: TTS style")]
+    speed: Annotated[
+        float | None, Doc("Kiwi addition: speech rate factor (piper's length scale is 1/speed)")
+    ]
     source: Literal["builtin", "user"]
 
 

@@ -14,7 +14,7 @@ from wyoming.client import AsyncTcpClient
 from wyoming.error import Error
 from wyoming.event import Event
 
-from .errors import ServiceError, ServiceProtocolError, ServiceUnavailable
+from .errors import ServiceError, ServiceProtocolError, ServiceUnavailable, service_refused
 
 __all__ = ["ServiceError", "ServiceProtocolError", "ServiceUnavailable", "exchange", "tcp_client"]
 
@@ -56,7 +56,7 @@ async def exchange(
                 raise ServiceUnavailable(service, f"the {service} service at {uri} hung up")
             if Error.is_type(event.type):
                 error = Error.from_event(event)
-                raise ServiceError(service, error.code or "error", error.text)
+                raise service_refused(service, error.code, error.text)
             if event.type == expect:
                 return event
     except TimeoutError as err:

@@ -1,8 +1,9 @@
 """Tells Home Assistant about Kiwi through the Supervisor, once Kiwi's ports answer.
 
 Two messages, because the Supervisor keeps one per service name per add-on:
-- `kiwi` {host, port, token}: the Kiwi integration's config flow (async_step_hassio) connects to
-  the hub with them;
+- `kiwi` {host, port, token, instance_id}: the Kiwi integration's config flow (async_step_hassio)
+  connects to the hub with them; the instance id (the hub's `instance_id` file) is the entry's
+  unique id;
 - `wyoming` {uri}: Home Assistant's Wyoming integration offers STT, TTS and wake word from the
   combined endpoint, which routes to the three services.
 """
@@ -50,9 +51,14 @@ def advertised_host(environ: Mapping[str, str] | None = None) -> str:
     return env.get("KIWI_DISCOVERY_HOST") or socket.gethostname()
 
 
-def discovery_messages(settings: LauncherSettings, host: str, token: str) -> list[DiscoveryMessage]:
+def discovery_messages(
+    settings: LauncherSettings, host: str, token: str, instance_id: str = ""
+) -> list[DiscoveryMessage]:
+    kiwi: dict[str, Any] = {"host": host, "port": settings.port("hub"), "token": token}
+    if instance_id:
+        kiwi["instance_id"] = instance_id
     return [
-        DiscoveryMessage("kiwi", {"host": host, "port": settings.port("hub"), "token": token}),
+        DiscoveryMessage("kiwi", kiwi),
         DiscoveryMessage("wyoming", {"uri": f"tcp://{host}:{settings.port('combined')}"}),
     ]
 
@@ -117,7 +123,8 @@ async def announce(
     if missing := await wait_for_ports("127.0.0.1", ports, wait_s=ports_wait_s):
         raise DiscoveryError(f"ports {missing} did not answer within {ports_wait_s:.0f} s")
     token = await read_token(settings.token_file, limit_s=30.0)
-    messages = discovery_messages(settings, advertised_host(env), token)
+    instance_id = await asyncio.to_thread(_read_stripped, settings.data_dir / "instance_id")
+    messages = discovery_messages(settings, advertised_host(env), token, instance_id)
     await post_discovery(
         messages,
         env.get("KIWI_SUPERVISOR_URL", DEFAULT_SUPERVISOR_URL).rstrip("/"),

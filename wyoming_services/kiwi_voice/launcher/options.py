@@ -49,6 +49,8 @@ SUPERVISOR_SCHEMA: dict[str, str] = {
     "anthropic_model": "str",
     "telegram_bot_token": "password?",
     "telegram_chat_id": "str?",
+    "telegram_owner_ids": "str?",
+    "approvals_via_api": "bool",
     "guest_policy": f"list({'|'.join(POLICIES)})",
     "unknown_speaker_policy": f"list({'|'.join(POLICIES)})",
     "log_level": f"list({'|'.join(LOG_LEVELS)})",
@@ -73,6 +75,9 @@ class KiwiOptions:
     anthropic_model: str = "claude-sonnet-4-5"
     telegram_bot_token: str | None = None
     telegram_chat_id: str | None = None
+    # Comma-separated Telegram user ids of the people who may answer approval requests.
+    telegram_owner_ids: str | None = None
+    approvals_via_api: bool = False
     guest_policy: str = "approve"
     unknown_speaker_policy: str = "deny"
     log_level: str = "info"
@@ -87,6 +92,12 @@ class KiwiOptions:
         for name in ("stt_model", "tts_voice", "wake_word", "soul", "anthropic_model"):
             if not getattr(self, name).strip():
                 raise OptionsError(f"{name} must not be empty")
+        for part in (self.telegram_owner_ids or "").split(","):
+            if part.strip() and not part.strip().isdigit():
+                raise OptionsError(
+                    f"telegram_owner_ids: {part.strip()!r} is not a Telegram user id "
+                    "(comma-separated numbers)"
+                )
 
 
 def option_names() -> tuple[str, ...]:

@@ -149,10 +149,10 @@ def _hub_env(options: KiwiOptions, environ: Mapping[str, str]) -> dict[str, str]
         "KIWI_STT_MODEL": options.stt_model,
         "KIWI_TTS_VOICE": options.tts_voice,
         "KIWI_WAKE_WORD": options.wake_word,
-        "KIWI_WAKE_THRESHOLD": f"{options.wake_threshold:g}",
         "KIWI_ANTHROPIC_MODEL": options.anthropic_model,
         "KIWI_GUEST_POLICY": options.guest_policy,
         "KIWI_UNKNOWN_SPEAKER_POLICY": options.unknown_speaker_policy,
+        "KIWI_APPROVALS_VIA_API": "true" if options.approvals_via_api else "false",
     }
     if options.anthropic_api_key:
         hub_env["ANTHROPIC_API_KEY"] = options.anthropic_api_key
@@ -160,6 +160,8 @@ def _hub_env(options: KiwiOptions, environ: Mapping[str, str]) -> dict[str, str]
         hub_env["KIWI_TELEGRAM_BOT_TOKEN"] = options.telegram_bot_token
     if options.telegram_chat_id:
         hub_env["KIWI_TELEGRAM_CHAT_ID"] = options.telegram_chat_id
+    if options.telegram_owner_ids:
+        hub_env["KIWI_TELEGRAM_OWNER_IDS"] = options.telegram_owner_ids
     if supervisor_token := environ.get("SUPERVISOR_TOKEN"):
         # Inside the add-on, Home Assistant's API is the Supervisor's proxy (homeassistant_api).
         hub_env["KIWI_HA_URL"] = "http://supervisor/core"

@@ -23,6 +23,7 @@ from kiwi_voice.common.server import build_parser, parse_args, run, serve
 
 from .engine import WhisperEngine, WhisperSettings
 from .handler import SttEventHandler
+from .models import WhisperModels
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -73,6 +74,13 @@ def make_parser() -> argparse.ArgumentParser:
         help="longest utterance accepted; longer ones get a payload_too_large error",
     )
     parser.add_argument(
+        "--model-switching",
+        choices=("local", "any", "off"),
+        default="local",
+        help="who may switch the running model (kiwi-stt-load): clients on this machine "
+        "(local, the hub), any client, or none",
+    )
+    parser.add_argument(
         "--download-url",
         default=os.environ.get("HF_ENDPOINT"),
         help="Hugging Face endpoint that models are downloaded from (HF_ENDPOINT; "
@@ -86,7 +94,9 @@ def build_info(engine: WhisperEngine) -> Info:
     availability = engine.availability()
     model = AsrModel(
         name=engine.settings.model,
-        description=availability.describe(f"Whisper {engine.settings.model}"),
+        description=availability.describe(
+            f"Whisper {engine.settings.model} ({engine.settings.device})"
+        ),
         attribution=Attribution(
             name="OpenAI / SYSTRAN", url="https://github.com/SYSTRAN/faster-whisper"
         ),
@@ -137,12 +147,14 @@ async def run_service() -> None:
             ", ".join(map(str, engine.store.search_dirs)),
         )
     executor = EngineExecutor("stt", args.workers)
+    models = WhisperModels(engine)
     handler_factory = partial(
         SttEventHandler,
-        engine=engine,
+        models=models,
         executor=executor,
-        build_info=partial(build_info, engine),
+        build_info=lambda: build_info(models.current),
         max_audio_seconds=args.max_audio_seconds,
+        model_switching=args.model_switching,
     )
     await serve(
         args.uri, handler_factory, zeroconf_name=args.zeroconf, on_shutdown=executor.shutdown

@@ -168,6 +168,10 @@ class WhisperEngine:
     def is_loaded(self) -> bool:
         return self._model is not None
 
+    def ensure_on_disk(self) -> Path:
+        """The model's folder, downloading the model first if it is not on disk. Blocking."""
+        return self.store.ensure(self.settings.model, self.find_model_dir, self._download)
+
     def load(self) -> None:
         """Load the model once (downloading it first if needed). Blocking; thread-safe."""
         if self._model is not None:
@@ -175,7 +179,7 @@ class WhisperEngine:
         with self._load_lock:
             if self.is_loaded:  # another thread loaded it while this one waited
                 return
-            path = self.store.ensure(self.settings.model, self.find_model_dir, self._download)
+            path = self.ensure_on_disk()
             from faster_whisper import WhisperModel
 
             started = time.monotonic()

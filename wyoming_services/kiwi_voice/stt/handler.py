@@ -1,4 +1,5 @@
-"""One connection of kiwi-stt: transcribe, audio-start/chunk/stop in, streamed transcript out."""
+"""One connection of kiwi-stt: transcribe, audio-start/chunk/stop in, streamed transcript out;
+and Kiwi's model switch (models.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,17 @@ from kiwi_voice.common.executor import EngineExecutor
 from kiwi_voice.common.framing import FrameLimits
 from kiwi_voice.common.handler import ServiceEventHandler, parse_event
 
-from .engine import LanguageDetected, Segment, TranscriptPart, WhisperEngine
+from .engine import LanguageDetected, Segment, TranscriptPart
+from .models import (
+    LOAD_EVENT,
+    LOADED_EVENT,
+    PROGRESS_EVENT,
+    LoadRequest,
+    Stage,
+    SwitchingPolicy,
+    WhisperModels,
+    may_switch,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -33,14 +44,16 @@ class SttEventHandler(ServiceEventHandler):
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         *,
-        engine: WhisperEngine,
+        models: WhisperModels,
         executor: EngineExecutor,
         build_info: Callable[[], Info],
         max_audio_seconds: float,
         frame_limits: FrameLimits | None = None,
+        model_switching: SwitchingPolicy = "local",
     ) -> None:
         super().__init__(reader, writer, frame_limits)
-        self.engine = engine
+        self.models = models
+        self.model_switching = model_switching
         self.executor = executor
         self.build_info = build_info
         self.max_audio_seconds = max_audio_seconds
@@ -73,18 +86,40 @@ class SttEventHandler(ServiceEventHandler):
             self._on_chunk(event)
         elif AudioStop.is_type(event.type):
             await self._on_stop()
+        elif event.type == LOAD_EVENT:
+            await self._on_load(event)
         else:
             _LOGGER.debug("%s: ignoring %s", self.client_id, event.type)
         return True
 
     def _on_transcribe(self, transcribe: Transcribe) -> None:
-        if transcribe.name and transcribe.name != self.engine.settings.model:
+        engine = self.models.current
+        if transcribe.name and transcribe.name != engine.settings.model:
             raise ServiceError(
                 ErrorCode.UNKNOWN_MODEL,
                 f"model {transcribe.name!r} is not served here "
-                f"(this service runs {self.engine.settings.model!r})",
+                f"(this service runs {engine.settings.model!r})",
             )
-        self._language = self.engine.resolve_language(transcribe.language)
+        self._language = engine.resolve_language(transcribe.language)
+
+    async def _on_load(self, event: Event) -> None:
+        peer = self.writer.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) else "local"
+        if not may_switch(self.model_switching, address):
+            raise ServiceError(
+                ErrorCode.BAD_REQUEST,
+                f"{LOAD_EVENT}: switching the model is not allowed from {address} "
+                f"(--model-switching {self.model_switching})",
+            )
+        request = LoadRequest.from_data(event.data)
+
+        async def report(stage: Stage) -> None:
+            data = {"model": request.model, "device": request.device, "stage": stage}
+            await self.write_event(Event(PROGRESS_EVENT, data))
+
+        _engine, seconds = await self.models.switch(request, report)
+        loaded = {"model": request.model, "device": request.device, "seconds": round(seconds, 3)}
+        await self.write_event(Event(LOADED_EVENT, loaded))
 
     def _on_chunk(self, event: Event) -> None:
         if self._utterance is None:
@@ -102,12 +137,13 @@ class SttEventHandler(ServiceEventHandler):
             raise ServiceError(ErrorCode.UNEXPECTED_EVENT, "audio-stop before audio-start")
         if utterance.is_empty:
             raise ServiceError(ErrorCode.NO_AUDIO, "audio-stop with no audio since audio-start")
-        language = self._language if self._language else self.engine.resolve_language(None)
+        engine = self.models.current  # a switch meanwhile does not change this utterance's
+        language = self._language if self._language else engine.resolve_language(None)
         self._language = None
         audio = await self.executor.run(utterance.to_float_mono)
         _LOGGER.debug("%s: transcribing %.2f s", self.client_id, utterance.seconds)
         parts = self.executor.iterate(
-            lambda: self.engine.transcribe(audio, language), cancelled=self.client_gone
+            lambda: engine.transcribe(audio, language), cancelled=self.client_gone
         )
         await self._stream_transcript(parts)
 

@@ -13,5 +13,7 @@ _LOGGER = logging.getLogger(__name__)
 
 def service_failed(bus: EventBus, err: ServiceError) -> ApiError:
     _LOGGER.warning("%s service failed: %s (%s)", err.service, err.message, err.code)
-    bus.publish(EventType.ERROR, error(err.message, err.service, err.code), err.service)
+    bus.publish(
+        EventType.ERROR, error(err.message, err.service, err.code, setting=err.setting), err.service
+    )
     return from_service_error(err)

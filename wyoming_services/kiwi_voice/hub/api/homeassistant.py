@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kiwi_voice.hub.endpoint import Call, Endpoint
 from kiwi_voice.hub.errors import ApiError, ServiceError
-from kiwi_voice.hub.homeassistant import HomeAssistantNotConfigured
+from kiwi_voice.hub.homeassistant import CommandRefused, HomeAssistantNotConfigured
 from kiwi_voice.hub.protocol import (
     HomeAssistantCommandRequest,
     HomeAssistantCommandResponse,
@@ -32,6 +32,8 @@ async def post_homeassistant_command(call: Call) -> HomeAssistantCommandResponse
         return await call.ctx.homeassistant.process(call.body["text"], language)
     except HomeAssistantNotConfigured as err:
         raise ApiError(503, err.code, err.message) from err
+    except CommandRefused as err:  # a sensitive command the owner did not approve
+        raise ApiError(403, err.code, err.message) from err
     except ServiceError as err:
         raise service_failed(call.ctx.bus, err) from err
 
@@ -53,6 +55,11 @@ ENDPOINTS = (
         tag=TAG,
         request=HomeAssistantCommandRequest,
         response=HomeAssistantCommandResponse,
-        errors=(502, 503),
+        errors=(403, 502, 503),
+        description=(
+            "A command that would touch a sensitive action (`sensitive_actions`) waits for the "
+            "owner's approval first; refused, it answers 403 `approval_denied`, "
+            "`approval_expired` or `approval_unavailable` and nothing is sent to Home Assistant."
+        ),
     ),
 )

@@ -38,7 +38,7 @@ async def get_current_soul(call: Call) -> SoulDetail:
         "nsfw": soul.nsfw,
         "model": active.model_of(soul),
         "voice": soul.voice,
-        "style": soul.style,
+        "speed": soul.speed,
         "source": soul.source,
     }
 

@@ -17,7 +17,7 @@ TAG = "system"
 
 
 async def get_health(call: Call) -> HealthResponse:
-    return {"status": "ok", "version": call.ctx.version}
+    return {"status": "ok", "version": call.ctx.version, "instance_id": call.ctx.instance_id}
 
 
 async def get_status(call: Call) -> StatusResponse:

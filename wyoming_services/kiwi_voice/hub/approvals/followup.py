@@ -62,7 +62,11 @@ class ApprovedWork:
 
     def _report(self, err: ServiceError) -> None:
         _LOGGER.warning("Approved command: %s failed: %s (%s)", err.service, err.message, err.code)
-        self._bus.publish(EventType.ERROR, error(err.message, err.service, err.code), err.service)
+        self._bus.publish(
+            EventType.ERROR,
+            error(err.message, err.service, err.code, setting=err.setting),
+            err.service,
+        )
 
 
 class FollowUp:

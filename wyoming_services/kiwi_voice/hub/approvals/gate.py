@@ -83,13 +83,17 @@ class OwnerApprovalGate:
             return ApprovalResult(approved=True)
         return ApprovalResult(approved=False, answer=refusal(decided))
 
-    async def request_action(self, call: ServiceCall, language: str) -> Approval | None:
-        """Wait for the owner's decision on a sensitive action; None when nobody can be asked."""
+    async def request_action(
+        self, call: ServiceCall, language: str, command: str | None = None
+    ) -> Approval | None:
+        """Wait for the owner's decision on a sensitive action; None when nobody can be asked.
+
+        `command` is what the owner reads (default: the call itself)."""
         if not self.reachable():
             return None
         approval = self._registry.open(
             kind="exec",
-            command=call.describe(),
+            command=command or call.describe(),
             timeout_seconds=self._timeout(),
             language=language,
             action=call,

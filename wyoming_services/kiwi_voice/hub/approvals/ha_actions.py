@@ -1,9 +1,9 @@
 """Home Assistant actions (services) through HA's REST API, and which of them are sensitive.
 
-`POST <ha>/api/services/<domain>/<service>` with `{"entity_id": [...], **data}` and the same
-token as the conversation API (`HomeAssistantClient.target()`). Names are checked before they go
-into a URL path. `is_sensitive` reads the `sensitive_actions` setting: comma-separated patterns
-matched (shell wildcards allowed) against the domain, `domain.service` and each entity id.
+`POST <ha>/api/services/<domain>/<service>` with `{"entity_id": [...], "area_id": [...], ...,
+**data}` and the same token as the conversation API (`HomeAssistantClient.target()`). Names are
+checked before they go into a URL path. Which calls are sensitive is decided by what they touch
+(targets.py, sensitivity.py), not here.
 """
 
 from __future__ import annotations
@@ -11,18 +11,19 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any
 
 import aiohttp
 
 from kiwi_voice.hub.homeassistant import HomeAssistantClient
 
-from .model import ServiceCall
+from .model import TARGET_KEYS, ServiceCall
 
 _LOGGER = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z0-9_]{1,64}$")
 _ENTITY_ID = re.compile(r"^[a-z0-9_]{1,64}\.[a-z0-9_]{1,255}$")
+_TARGET_ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+ENTITY_ID_ALL = ("all", "none")  # HA's special entity_id values
 _TIMEOUT = aiohttp.ClientTimeout(total=15, connect=3)
 
 
@@ -30,36 +31,63 @@ class InvalidServiceCall(ValueError):
     pass
 
 
-def service_call(domain: Any, service: Any, entity_id: Any = None, data: Any = None) -> ServiceCall:
-    """A checked ServiceCall from a tool's arguments; raises InvalidServiceCall."""
+def _ids(value: Any, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(item.strip() for item in value if item.strip())
+    raise InvalidServiceCall(f"{key}: expected an id or a list of ids")
+
+
+def service_call(
+    domain: Any, service: Any, entity_id: Any = None, data: Any = None, target: Any = None
+) -> ServiceCall:
+    """A checked ServiceCall from a tool's arguments; raises InvalidServiceCall.
+
+    Target keys (entity_id, device_id, area_id, floor_id, label_id) count wherever they are
+    given: as arguments, in `target`, or in `data` (HA reads them from the data too), so that
+    the check of what a call touches sees all of them."""
     if not isinstance(domain, str) or not _NAME.match(domain):
         raise InvalidServiceCall(f"domain: {domain!r} is not a Home Assistant domain")
     if not isinstance(service, str) or not _NAME.match(service):
         raise InvalidServiceCall(f"service: {service!r} is not a service name")
-    if entity_id is None:
-        entity_ids: tuple[str, ...] = ()
-    elif isinstance(entity_id, str):
-        entity_ids = tuple(part.strip() for part in entity_id.split(",") if part.strip())
-    elif isinstance(entity_id, list) and all(isinstance(e, str) for e in entity_id):
-        entity_ids = tuple(entity_id)
-    else:
-        raise InvalidServiceCall("entity_id: expected an entity id or a list of them")
-    for entity in entity_ids:
-        if not _ENTITY_ID.match(entity):
-            raise InvalidServiceCall(f"entity_id: {entity!r} is not an entity id")
     if data is None:
         data = {}
+    if target is None:
+        target = {}
     if not isinstance(data, dict):
         raise InvalidServiceCall("data: expected an object")
-    if "entity_id" in data:  # one place for the target, so the sensitivity check sees it
-        raise InvalidServiceCall("data: put the entity in entity_id, not in data")
-    return ServiceCall(domain=domain, service=service, entity_ids=entity_ids, data=dict(data))
-
-
-def is_sensitive(call: ServiceCall, patterns: str) -> bool:
-    entries = [entry.strip().lower() for entry in patterns.split(",") if entry.strip()]
-    names = (call.domain, call.name, *call.entity_ids)
-    return any(fnmatchcase(name, entry) for entry in entries for name in names)
+    if not isinstance(target, dict):
+        raise InvalidServiceCall("target: expected an object")
+    data = dict(data)
+    unknown = set(target) - {"entity_id", *TARGET_KEYS}
+    if unknown:
+        raise InvalidServiceCall(f"target: unknown keys {sorted(unknown)}")
+    entity_ids = [
+        *_ids(entity_id, "entity_id"),
+        *_ids(target.get("entity_id"), "target.entity_id"),
+        *_ids(data.pop("entity_id", None), "data.entity_id"),
+    ]
+    for entity in entity_ids:
+        if entity not in ENTITY_ID_ALL and not _ENTITY_ID.match(entity):
+            raise InvalidServiceCall(f"entity_id: {entity!r} is not an entity id")
+    targets: dict[str, tuple[str, ...]] = {}
+    for key in TARGET_KEYS:
+        ids = (*_ids(target.get(key), f"target.{key}"), *_ids(data.pop(key, None), f"data.{key}"))
+        for one in ids:
+            if not _TARGET_ID.match(one):
+                raise InvalidServiceCall(f"{key}: {one!r} is not an id")
+        if ids:
+            targets[key] = tuple(dict.fromkeys(ids))
+    return ServiceCall(
+        domain=domain,
+        service=service,
+        entity_ids=tuple(dict.fromkeys(entity_ids)),
+        data=data,
+        target=targets,
+    )
 
 
 @dataclass(frozen=True)
@@ -86,6 +114,8 @@ class HomeAssistantActions:
         body: dict[str, Any] = dict(call.data)
         if call.entity_ids:
             body["entity_id"] = list(call.entity_ids)
+        for key, ids in call.target.items():
+            body[key] = list(ids)
         url = f"{target.base_url}/api/services/{call.domain}/{call.service}"
         try:
             async with self._session.post(

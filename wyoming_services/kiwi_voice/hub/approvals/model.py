@@ -25,22 +25,29 @@ def new_request_id() -> str:
     return REQUEST_ID_PREFIX + secrets.token_hex(8)
 
 
+# Target keys other than entity_id, in the order HA's service target lists them.
+TARGET_KEYS = ("device_id", "area_id", "floor_id", "label_id")
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServiceCall:
-    """A Home Assistant action: POST /api/services/<domain>/<service> with entity_id and data."""
+    """A Home Assistant action: POST /api/services/<domain>/<service> with its target (entity
+    ids, and devices, areas, floors, labels) and data."""
 
     domain: str
     service: str
     entity_ids: tuple[str, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
+    target: dict[str, tuple[str, ...]] = field(default_factory=dict)  # TARGET_KEYS -> ids
 
     @property
     def name(self) -> str:
         return f"{self.domain}.{self.service}"
 
     def describe(self) -> str:
-        """What the owner reads: `lock.unlock lock.front_door {"code": "..."}`."""
+        """What the owner reads: `lock.unlock lock.front_door area_id=garage code=1234`."""
         parts = [self.name, *self.entity_ids]
+        parts += [f"{key}={','.join(ids)}" for key, ids in sorted(self.target.items()) if ids]
         if self.data:
             parts.append(", ".join(f"{key}={value}" for key, value in sorted(self.data.items())))
         return " ".join(parts)
@@ -51,15 +58,18 @@ class ServiceCall:
             "service": self.service,
             "entity_ids": list(self.entity_ids),
             "data": dict(self.data),
+            "target": {key: list(ids) for key, ids in self.target.items()},
         }
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> ServiceCall:
+        target = raw.get("target") if isinstance(raw.get("target"), dict) else {}
         return cls(
             domain=str(raw["domain"]),
             service=str(raw["service"]),
             entity_ids=tuple(str(e) for e in raw.get("entity_ids", ())),
             data=dict(raw.get("data") or {}),
+            target={str(k): tuple(str(i) for i in v) for k, v in target.items()},
         )
 
 

@@ -21,8 +21,11 @@ from .followup import ApprovedWork, FollowUp, Speak
 from .gate import OwnerApprovalGate
 from .guest_learning import LearningSpeakers
 from .ha_actions import HomeAssistantActions
+from .home_guard import HomeGuard
+from .home_state import HomeStateReader
 from .registry import ApprovalRegistry
 from .runtime import APPROVALS_KEY, ApprovalsRuntime
+from .targets import TargetResolver
 from .telegram_config import TelegramConfig
 from .tools import HomeAssistantTools
 
@@ -47,10 +50,18 @@ def build_approvals(context: HubContext, environ: Mapping[str, str]) -> Approval
         telegram_configured=lambda: telegram is not None,
         state=context.state,
     )
+    guard = HomeGuard(
+        resolver=TargetResolver(context.homeassistant, HomeStateReader(context.homeassistant)),
+        gate=gate,
+        settings=context.settings,
+        registry=registry,
+    )
+    # Every command for HA's conversation agent, whichever route it takes, passes the guard.
+    context.homeassistant.set_guard(guard)
     return ApprovalsRuntime(
         registry=registry,
         gate=gate,
-        tools=HomeAssistantTools(actions, gate, context.settings),
+        tools=HomeAssistantTools(actions, guard),
         actions=actions,
         work=work,
         followup=FollowUp(registry, work),

@@ -1,8 +1,10 @@
 """The owner's Telegram chat as an approval channel (python-telegram-bot, long polling).
 
 Each request becomes a message in the owner's chat with Approve / Deny buttons. A button press
-resolves the request only when it comes from the owner's chat (and, in a private chat or with
-`KIWI_TELEGRAM_USER_ID`, from the owner); anything else is answered "not allowed" and ignored.
+resolves the request only when it comes from the owner's chat and from an owner: a user named in
+`telegram_owner_ids` (`KIWI_TELEGRAM_OWNER_IDS`), or, without that list, the user of a private
+chat. In a group chat without owner ids nobody can answer (the log says so at start). A press
+from anyone else is answered "not allowed", logged, and changes nothing.
 When a request is decided — by any channel or its deadline — the message is edited to say how,
 and its buttons disappear. Which message belongs to which request is kept in kiwi.db, so this
 still works for requests that outlived a restart.
@@ -11,8 +13,8 @@ Telegram being unreachable never stops the hub: the bot connects in the backgrou
 backoff, and requests made meanwhile are sent once it is up.
 
 Configuration (environment, passed by the launcher from the add-on options):
-`KIWI_TELEGRAM_BOT_TOKEN`, `KIWI_TELEGRAM_CHAT_ID`, optional `KIWI_TELEGRAM_USER_ID`, and
-`KIWI_TELEGRAM_API_URL` for a self-hosted Bot API server (tests use a local one).
+`KIWI_TELEGRAM_BOT_TOKEN`, `KIWI_TELEGRAM_CHAT_ID`, `KIWI_TELEGRAM_OWNER_IDS` (comma-separated
+user ids), and `KIWI_TELEGRAM_API_URL` for a self-hosted Bot API server (tests use a local one).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ _OUTCOMES = {
     "expired": "⌛ Expired: nobody answered in time",
 }
 _SEND_ATTEMPTS = 3
+NOT_ALLOWED = "Not allowed: only Kiwi's owner can answer this."
 
 
 def callback_data(approved: bool, request_id: str) -> str:
@@ -174,6 +177,13 @@ class TelegramApprover:
             self._app = app
             self._ready.set()
             _LOGGER.info("Telegram approvals ready (bot @%s)", app.bot.username)
+            if self._config.owner_chat_id < 0 and not self._config.owner_user_ids:
+                self._failed(
+                    "telegram_owner_ids_missing",
+                    "the owner chat is a group, and nobody in it may answer until "
+                    "telegram_owner_ids names the owners' user ids",
+                    setting="telegram_owner_ids",
+                )
             for approval in self._registry.pending():
                 if approval.request_id not in self._messages:
                     self._spawn(self._send_prompt(approval))
@@ -213,23 +223,29 @@ class TelegramApprover:
     # ---- the owner's answers -------------------------------------------------------------------
 
     def _authorized(self, chat_id: int | None, user_id: int | None) -> bool:
-        if chat_id != self._config.owner_chat_id:
+        if chat_id != self._config.owner_chat_id or user_id is None:
             return False
-        if self._config.owner_user_id is not None:
-            return user_id == self._config.owner_user_id
-        # A private chat's id is its user's id: only that user may answer there.
-        return chat_id < 0 or user_id == chat_id
+        if self._config.owner_user_ids:
+            return user_id in self._config.owner_user_ids
+        # A private chat's id is its user's id: only that user may answer there. A group
+        # chat's members are not all owners: without owner ids, nobody answers there.
+        return chat_id > 0 and user_id == chat_id
 
     async def _on_button(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         if query is None:
             return
         chat_id = query.message.chat.id if query.message is not None else None
-        if not self._authorized(chat_id, query.from_user.id):
+        user = query.from_user
+        if not self._authorized(chat_id, user.id):
             _LOGGER.warning(
-                "Ignoring an approval answer from chat %s, user %s", chat_id, query.from_user.id
+                "Refused an approval answer (%s) from user %s (@%s) in chat %s: not an owner",
+                query.data,
+                user.id,
+                user.username or "-",
+                chat_id,
             )
-            await query.answer("Only Kiwi's owner can answer this.", show_alert=True)
+            await query.answer(NOT_ALLOWED, show_alert=True)
             return
         parsed = parse_callback(query.data)
         if parsed is None:
@@ -250,12 +266,13 @@ class TelegramApprover:
         chat, message = update.effective_chat, update.effective_message
         if chat is None or message is None:
             return
-        if chat.id == self._config.owner_chat_id:
+        user_id = message.from_user.id if message.from_user is not None else None
+        if chat.id == self._config.owner_chat_id and self._authorized(chat.id, user_id):
             await message.reply_text("Kiwi will ask you here before guests control your home.")
-        else:  # helps the owner find the id to configure
+        else:  # helps the owner find the ids to configure
             await message.reply_text(
-                f"This chat's id is {chat.id}. Set it as Kiwi's telegram_chat_id to receive "
-                "approval requests here."
+                f"This chat's id is {chat.id} and your user id is {user_id}. Set them as "
+                "Kiwi's telegram_chat_id and telegram_owner_ids to answer approval requests."
             )
 
     # ---- prompts and outcomes ------------------------------------------------------------------
@@ -332,9 +349,9 @@ class TelegramApprover:
     def _polling_failed(self, err: TelegramError) -> None:
         _LOGGER.warning("Polling Telegram failed (retrying): %s", err)
 
-    def _failed(self, code: str, message: str) -> None:
+    def _failed(self, code: str, message: str, setting: str | None = None) -> None:
         _LOGGER.error("Telegram approvals: %s", message)
-        self._bus.publish(EventType.ERROR, error(message, SOURCE, code), SOURCE)
+        self._bus.publish(EventType.ERROR, error(message, SOURCE, code, setting=setting), SOURCE)
 
 
 async def _quietly_shut_down(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -1,9 +1,9 @@
 """Claude's Home Assistant tool: `call_home_assistant_service` {domain, service, entity_id, data}.
 
 Offered to Claude only when Home Assistant is configured and the speaker may control the home
-(routing decides). An action on the `sensitive_actions` list waits for the owner's approval
-(EXEC_APPROVAL_REQUESTED … EXEC_APPROVAL_RESOLVED) and runs only when approved; the tool result
-tells Claude what happened, so its answer can say so.
+(routing decides). What a call touches is resolved through Home Assistant first; a sensitive one
+waits for the owner's approval (home_guard.py: EXEC_APPROVAL_REQUESTED … EXEC_APPROVAL_RESOLVED)
+and runs only when approved; the tool result tells Claude what happened, so its answer can say so.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ import logging
 from typing import Any
 
 from kiwi_voice.hub.routing.claude import ToolOutcome
-from kiwi_voice.hub.settings import SettingsStore
 
-from .gate import OwnerApprovalGate
-from .ha_actions import HomeAssistantActions, InvalidServiceCall, is_sensitive, service_call
+from .ha_actions import HomeAssistantActions, InvalidServiceCall, service_call
+from .home_guard import HomeGuard
 
 _LOGGER = logging.getLogger(__name__)
 TOOL_NAME = "call_home_assistant_service"
@@ -36,6 +35,13 @@ TOOL_DEFINITION: dict[str, Any] = {
                 "type": "string",
                 "description": "The target entity, e.g. lock.front_door (comma-separate several)",
             },
+            "target": {
+                "type": "object",
+                "description": (
+                    "Other targets, as Home Assistant takes them: device_id, area_id, floor_id, "
+                    "label_id (each an id or a list of ids)"
+                ),
+            },
             "data": {
                 "type": "object",
                 "description": 'Extra service data, e.g. {"brightness_pct": 50}',
@@ -47,12 +53,9 @@ TOOL_DEFINITION: dict[str, Any] = {
 
 
 class HomeAssistantTools:
-    def __init__(
-        self, actions: HomeAssistantActions, gate: OwnerApprovalGate, settings: SettingsStore
-    ) -> None:
+    def __init__(self, actions: HomeAssistantActions, guard: HomeGuard) -> None:
         self._actions = actions
-        self._gate = gate
-        self._settings = settings
+        self._guard = guard
 
     def definitions(self) -> list[dict[str, Any]]:
         return [TOOL_DEFINITION] if self._actions.available else []
@@ -66,23 +69,12 @@ class HomeAssistantTools:
                 arguments.get("service"),
                 arguments.get("entity_id"),
                 arguments.get("data"),
+                arguments.get("target"),
             )
         except InvalidServiceCall as err:
             return ToolOutcome(f"Invalid call: {err}.", is_error=True)
-        if is_sensitive(call, str(self._settings.get("sensitive_actions"))):
-            language = str(self._settings.get("language"))
-            decided = await self._gate.request_action(call, language)
-            if decided is None:
-                return ToolOutcome(
-                    f"Not done: {call.describe()} needs the owner's approval, and no approval "
-                    "channel is set up (Telegram, or approvals_via_api).",
-                    is_error=True,
-                )
-            if decided.status == "expired":
-                text = f"Not done: the owner did not approve {call.describe()} in time."
-                return ToolOutcome(text, is_error=True)
-            if not decided.approved:
-                text = f"Not done: the owner declined {call.describe()}."
-                return ToolOutcome(text, is_error=True)
+        decision = await self._guard.decide(call)
+        if not decision.allowed:
+            return ToolOutcome(decision.refusal, is_error=True)
         outcome = await self._actions.call(call)
         return ToolOutcome(outcome.text, is_error=not outcome.ok)

@@ -341,7 +341,11 @@ class Listener:
             return
         self._reported = err.message
         _LOGGER.warning("%s: %s failed: %s", self._sink.label, err.service, err.message)
-        self._bus.publish(EventType.ERROR, error(err.message, err.service, err.code), "listener")
+        self._bus.publish(
+            EventType.ERROR,
+            error(err.message, err.service, err.code, setting=err.setting),
+            "listener",
+        )
         await self._sink.send_frame(frames.turn_error(err.code, err.message))
 
 

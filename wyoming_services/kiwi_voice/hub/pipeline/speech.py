@@ -56,6 +56,8 @@ class SpeechOutput:
         tts: TtsClient,
         voice: str | None,
         on_first_audio: FirstAudioCallback,
+        language: str | None = None,
+        length_scale: float | None = None,
         stream_sentences: bool = True,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
@@ -63,6 +65,8 @@ class SpeechOutput:
         self._sink = sink
         self._tts = tts
         self._voice = voice
+        self._language = language  # with no voice: kiwi-tts picks one of this language
+        self._length_scale = length_scale
         self._on_first_audio = on_first_audio
         self._stream_sentences = stream_sentences
         self._clock = clock
@@ -125,7 +129,10 @@ class SpeechOutput:
     async def _speak(self, sentence: str) -> None:
         await self._sink.send_frame(frames.bot_text(self._turn_id, sentence))
         requested = self._clock()
-        async with contextlib.aclosing(self._tts.synthesize(sentence, self._voice)) as chunks:
+        audio = self._tts.synthesize(
+            sentence, self._voice, language=self._language, length_scale=self._length_scale
+        )
+        async with contextlib.aclosing(audio) as chunks:
             async for chunk in chunks:
                 if self._stopped:
                     return

@@ -28,12 +28,12 @@ from kiwi_voice.hub.event_payloads import (
     tts_started,
 )
 from kiwi_voice.hub.events import EventBus
-from kiwi_voice.hub.routing.router import Reply, Route, Router
+from kiwi_voice.hub.routing.router import NoRouteError, Reply, Route, Router
 from kiwi_voice.hub.settings import SettingsStore
 from kiwi_voice.hub.souls import ActiveSoul
 from kiwi_voice.hub.speakers import PcmAudio, SpeakerIdentifier
 from kiwi_voice.hub.state import AssistantState, StateMachine
-from kiwi_voice.hub.tts import TtsClient
+from kiwi_voice.hub.tts import TtsClient, VoiceChooser
 
 from . import frames
 from .metrics import TurnTimer
@@ -111,11 +111,13 @@ class TurnServices:
     policy: SpeakerPolicy
     approvals: ApprovalGate
     stream_sentences: bool = True
+    voices: VoiceChooser | None = None  # default: one of its own over `tts`
 
 
 class TurnRunner:
     def __init__(self, services: TurnServices) -> None:
         self._s = services
+        self._voices = services.voices or VoiceChooser(services.tts)
 
     # ---- the whole turn --------------------------------------------------------------------
 
@@ -246,14 +248,20 @@ class TurnRunner:
 
     # ---- speaking --------------------------------------------------------------------------
 
-    def _speech(self, turn: Turn) -> SpeechOutput:
+    async def _speech(self, turn: Turn) -> SpeechOutput:
+        """The turn's voice: the soul's (else `tts_voice`) when it speaks the turn's language,
+        else one that does (tts.VoiceChooser); spoken at the soul's speed."""
         soul = self._s.souls.current()
-        voice = soul.voice or str(self._s.settings.get("tts_voice")) or None
+        preferred = soul.voice or str(self._s.settings.get("tts_voice")) or None
+        choice = await self._voices.choose(preferred, turn.language or self._language())
+        voice = choice.name
         speech = SpeechOutput(
             turn_id=turn.turn_id,
             sink=turn.sink,
             tts=self._s.tts,
             voice=voice,
+            language=choice.language,
+            length_scale=1.0 / soul.speed if soul.speed else None,
             on_first_audio=lambda sentence: self._audio_started(turn, sentence, voice),
             stream_sentences=self._s.stream_sentences,
         )
@@ -270,7 +278,7 @@ class TurnRunner:
             turn.first_audio.set_result(None)
 
     async def _speak_reply(self, turn: Turn, reply: Reply) -> None:
-        speech = self._speech(turn)
+        speech = await self._speech(turn)
         from_claude = reply.route is Route.CLAUDE
         # The reply is read in its own task so that kiwi-tts failing ends the turn at once,
         # not only when the model sends its next piece of text.
@@ -306,7 +314,7 @@ class TurnRunner:
     async def _say(self, turn: Turn, text: str, route: frames.TurnRoute) -> None:
         """Kiwi's own words: an announcement, an apology, a refusal."""
         turn.route = route
-        speech = self._speech(turn)
+        speech = await self._speech(turn)
         await turn.sink.send_frame(frames.bot_delta(turn.turn_id, text))
         speech.add(text)
         turn.spoken_text = (turn.spoken_text + " " + text).strip()
@@ -340,7 +348,7 @@ class TurnRunner:
         _LOGGER.warning(
             "Turn %s: %s failed: %s (%s)", turn.turn_id, err.service, err.message, err.code
         )
-        payload = error(err.message, err.service, err.code, turn.turn_id)
+        payload = error(err.message, err.service, err.code, turn.turn_id, err.setting)
         self._s.bus.publish(EventType.ERROR, payload, err.service)
 
     async def _failed(self, turn: Turn, err: ServiceError) -> None:
@@ -356,8 +364,12 @@ class TurnRunner:
         if err.service == "tts" or turn.apologizing:
             return  # Kiwi cannot speak: the error frame is the apology
         turn.apologizing = True
+        if isinstance(err, NoRouteError):  # it says what to set up
+            apology = err.spoken
+        else:
+            apology = _APOLOGIES.get(err.service, _APOLOGIES["hub"])
         try:
-            await self._say(turn, _APOLOGIES.get(err.service, _APOLOGIES["hub"]), "apology")
+            await self._say(turn, apology, "apology")
         except ServiceError as second:
             self._report(turn, second)
             await turn.sink.send_frame(frames.turn_error(second.code, second.message, turn.turn_id))

@@ -7,15 +7,18 @@ description: Funny and witty
 nsfw: false
 model: claude-haiku-4-5 # optional: the Claude model this soul uses (else the llm_model setting)
 voice: en_US-ryan-high  # optional piper voice
-style: cheerful         # optional TTS style
-speed: 1.1              # optional speech rate factor
-temperature: 0.9        # optional sampling temperature
+speed: 1.1              # optional speech rate factor (piper's length scale is 1/speed)
 ---
 You are Kiwi, ...        (the system prompt)
+
+`style` and `temperature` (older souls have them) are read and ignored, with a warning: piper
+voices have no speaking styles, and Claude's Messages API (this `anthropic` release) no longer
+takes sampling parameters.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,7 @@ from typing import Any, Literal
 import voluptuous as vol
 import yaml
 
+_LOGGER = logging.getLogger(__name__)
 SOUL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)(.*)\Z", re.DOTALL)
 _MAX_FILE_BYTES = 256 * 1024
@@ -43,12 +47,19 @@ _FRONT_MATTER_SCHEMA = vol.Schema(
         vol.Optional("nsfw", default=False): bool,
         vol.Optional("model"): _text(128),
         vol.Optional("voice"): _text(128),
-        vol.Optional("style"): _text(64),
         vol.Optional("speed"): vol.All(vol.Coerce(float), vol.Range(min=0.5, max=2.0)),
-        vol.Optional("temperature"): vol.All(vol.Coerce(float), vol.Range(min=0.0, max=1.0)),
+        # Fields of older souls that nothing can use any more (see the module's docstring).
+        vol.Optional("style"): object,
+        vol.Optional("temperature"): object,
     },
     extra=vol.PREVENT_EXTRA,
 )
+
+
+_UNUSED_FIELDS = {
+    "style": "piper voices have no speaking styles (choose a voice instead)",
+    "temperature": "Claude's Messages API takes no sampling parameters any more",
+}
 
 
 class SoulFileError(ValueError):
@@ -63,9 +74,7 @@ class Soul:
     nsfw: bool
     model: str | None
     voice: str | None
-    style: str | None
-    speed: float | None
-    temperature: float | None
+    speed: float | None  # speech rate factor: piper's length scale is 1/speed
     system_prompt: str
     source: Literal["builtin", "user"]
     path: Path
@@ -91,6 +100,9 @@ def parse_soul(path: Path, source: Literal["builtin", "user"]) -> Soul:
         meta = _FRONT_MATTER_SCHEMA(raw)
     except vol.Invalid as err:
         raise SoulFileError(f"{path.name}: {err}") from err
+    for unused, why in _UNUSED_FIELDS.items():
+        if unused in meta:
+            _LOGGER.warning("%s: %s is ignored: %s", path.name, unused, why)
     soul_id = meta.get("id", path.stem)
     if not SOUL_ID.match(soul_id):
         raise SoulFileError(f"{path.name}: id {soul_id!r} must be lowercase a-z, 0-9, - or _")
@@ -104,9 +116,7 @@ def parse_soul(path: Path, source: Literal["builtin", "user"]) -> Soul:
         nsfw=meta["nsfw"],
         model=meta.get("model"),
         voice=meta.get("voice"),
-        style=meta.get("style"),
         speed=meta.get("speed"),
-        temperature=meta.get("temperature"),
         system_prompt=prompt,
         source=source,
         path=path,

@@ -1,4 +1,10 @@
-"""Which soul is active: switching (with the owner's NSFW consent), persistence, SOUL_CHANGED."""
+"""Which soul is active: switching (with the owner's NSFW consent), persistence, SOUL_CHANGED.
+
+The soul the hub starts with (`initial`: the add-on's `soul` option, `KIWI_SOUL`) and a switch at
+run time (POST /api/soul, the integration's select) meet like the other settings do: the
+switch is kept across restarts until the option changes; an option edited since the last
+start (compared with the value kept in kiwi.db) wins over the switch.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from .registry import SoulRegistry
 _LOGGER = logging.getLogger(__name__)
 _NAMESPACE = "hub"
 _KEY = "active_soul"
+_OPTION_KEY = "soul_option"  # `initial` at the last start
 
 
 class SoulError(Exception):
@@ -42,14 +49,24 @@ class ActiveSoul:
         self._settings = settings
         self._store = store
         self._bus = bus
-        stored = store.read_namespace(_NAMESPACE).get(_KEY)
-        wanted = stored if isinstance(stored, str) else initial
+        kept = store.read_namespace(_NAMESPACE)
+        stored, option_before = kept.get(_KEY), kept.get(_OPTION_KEY)
+        option_changed = isinstance(option_before, str) and option_before != initial
+        if option_changed:
+            _LOGGER.info(
+                "The soul option changed to %r: it replaces the soul chosen at run time", initial
+            )
+        wanted = stored if isinstance(stored, str) and not option_changed else initial
+        if option_before != initial:
+            store.write_namespace(_NAMESPACE, {_OPTION_KEY: initial})
         soul = registry.get(wanted)
         if soul is None or not self._allowed(soul):
             if wanted != registry.default().id:
                 _LOGGER.warning("Soul %r is unavailable or not allowed; using the default", wanted)
             soul = registry.default()
         self._current_id = soul.id
+        if option_changed:
+            store.write_namespace(_NAMESPACE, {_KEY: soul.id})
         settings.on_change(self._on_settings_changed)
 
     def _allowed(self, soul: Soul) -> bool:

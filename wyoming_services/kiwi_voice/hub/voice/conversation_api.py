@@ -46,7 +46,10 @@ class ConversationResponse(TypedDict):
 
     response: str
     conversation_id: str
-    route: Literal["homeassistant", "claude"]
+    route: Annotated[
+        Literal["homeassistant", "claude", "refusal"],
+        Doc("refusal: Kiwi itself (the command needs the owner's approval)"),
+    ]
     model: Annotated[str | None, Doc("The Claude model, when Claude answered")]
     response_type: Annotated[str | None, Doc("Home Assistant's response_type, when it answered")]
 
@@ -60,7 +63,7 @@ class ConversationDone(TypedDict):
     type: Literal["done"]
     response: str
     conversation_id: str
-    route: Literal["homeassistant", "claude"]
+    route: Literal["homeassistant", "claude", "refusal"]
     model: str | None
     response_type: str | None
 
@@ -76,7 +79,8 @@ ConversationStreamFrame = ConversationDelta | ConversationDone | ConversationStr
 
 def _report(call: Call, err: ServiceError) -> None:
     _LOGGER.warning("Conversation: %s failed: %s (%s)", err.service, err.message, err.code)
-    call.ctx.bus.publish(EventType.ERROR, error(err.message, err.service, err.code), err.service)
+    payload = error(err.message, err.service, err.code, setting=err.setting)
+    call.ctx.bus.publish(EventType.ERROR, payload, err.service)
 
 
 def _api_error(err: ServiceError) -> ApiError:

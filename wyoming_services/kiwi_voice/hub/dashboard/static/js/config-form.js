@@ -168,10 +168,13 @@ export class ConfigForm {
     const button = event.submitter ?? this.form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
-      const { updated } = await this.api.patch("api/config", patch);
+      const { updated, notices = [] } = await this.api.patch("api/config", patch);
       this.fill({ ...this.values, ...patch, ...updated });
       const names = Object.keys(updated);
-      say(this.status, names.length ? `Saved: ${names.join(", ")}.` : "Saved (no value changed).", "ok");
+      const saved = names.length ? `Saved: ${names.join(", ")}.` : "Saved (no value changed).";
+      // The change took effect; a notice says what the owner should know about it.
+      const notes = notices.map((notice) => notice.message).join(" ");
+      say(this.status, notes ? `${saved} ${notes}` : saved, notes ? "error" : "ok");
     } catch (err) {
       // The hub names the first wrong field; show its message right there.
       const shown = err.field && this.showError(err.field, err.message);
