@@ -16,6 +16,7 @@ from wyoming.event import Event
 from wyoming.info import Describe
 
 from tests.support.voices import wav_samples
+from tests.support.waiting import until_async
 from tests.support.wyoming_events import send_audio as send_events_audio
 
 ANSWER_TIMEOUT_S = 60
@@ -67,14 +68,12 @@ async def profiles(port: int) -> dict[str, dict[str, Any]]:
 
 async def describe_when_loaded(port: int, timeout_s: float = 60.0) -> dict[str, Any]:
     """The `speaker` program of `describe`, once the encoder has loaded (or failed)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
+
+    async def loaded() -> dict[str, Any] | None:
         async with AsyncTcpClient("127.0.0.1", port) as client:
             await client.write_event(Describe().event())
             info = await read_one(client)
         program: dict[str, Any] = info.data["speaker"][0]
-        if "loading from" not in program["models"][0]["description"]:
-            return program
-        assert loop.time() < deadline, "the voice encoder did not load"
-        await asyncio.sleep(0.1)
+        return None if "loading from" in program["models"][0]["description"] else program
+
+    return await until_async(loaded, "the voice encoder loaded", timeout_s=timeout_s, every_s=0.1)
