@@ -9,6 +9,7 @@ turns into the "Kiwi against its peers" table and plot.
     python -m bench                 # everything (make bench)
     python -m bench rss load        # modules whose name contains rss or load
     python -m bench rss --out /tmp/b   # elsewhere, leaving bench/results.json alone
+    python -m bench rss --update    # rerun rss only; keep the other sections of bench/results.json
 """
 
 from __future__ import annotations
@@ -62,10 +63,35 @@ def discover_modules(selected: list[str]) -> list[str]:
     return names
 
 
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def merge_sections(base: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
+    """Sections of `newer` replace those of `base`; the per-section maps (durations, failures) merge.
+
+    Used by --update and to join results measured on different branches; each section carries its
+    own measurements, so a merged file still compares like with like inside every section.
+    """
+    merged = {**base, **newer}
+    for per_section in ("durations_s", "failures"):
+        merged[per_section] = {**base.get(per_section, {}), **newer.get(per_section, {})}
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("only", nargs="*", help="run only modules whose name contains one of these")
     parser.add_argument("--out", type=Path, default=BENCH_DIR)
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="start from the sections already in OUT/results.json and replace only those rerun",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -81,8 +107,11 @@ def main() -> None:
         "failures": {},
         "durations_s": {},
     }
+    if args.update:
+        results = merge_sections(_load(args.out / "results.json"), results)
     for name in discover_modules(args.only):
         _LOGGER.info("running %s", name)
+        results["failures"].pop(name, None)
         before = set(results)
         started = time.perf_counter()
         try:
