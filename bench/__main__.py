@@ -72,7 +72,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def merge_sections(base: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
-    """Sections of `newer` replace those of `base`; the per-section maps (durations, failures) merge.
+    """Sections of `newer` replace those of `base`; per-section maps (durations, failures) merge.
 
     Used by --update and to join results measured on different branches; each section carries its
     own measurements, so a merged file still compares like with like inside every section.

@@ -1,10 +1,10 @@
 """The peer projects Kiwi is measured against, each installed once into its own venv.
 
-Peers pin their own dependencies (wyoming-openwakeword 2.1.0 wants wyoming < 2, for example), so each
-gets a venv under bench/work/peers/ rather than a place in the add-on environment. The versions are
-the ones Home Assistant users run today (see ../shared/peers/README.md and the issues).
+Peers pin their own dependencies (wyoming-openwakeword 2.1.0 wants wyoming < 2, for example), so
+each gets a venv under bench/work/peers/ rather than a place in the add-on environment. The versions
+are the ones Home Assistant users run today (see ../shared/peers/README.md and the issues).
 
-    python = peer_python("wyoming-faster-whisper")   # Path to that venv's python, installed if needed
+    python = peer_python("wyoming-faster-whisper")  # that venv's python, installed if needed
 """
 
 from __future__ import annotations
@@ -14,6 +14,11 @@ import subprocess
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The shared folder sits beside the checkout (or beside the folder holding worktrees).
+SHARED_PEERS = next(
+    (p / "shared" / "peers" for p in REPO_ROOT.parents if (p / "shared" / "peers").is_dir()),
+    REPO_ROOT.parent / "shared" / "peers",
+)
 PEERS_DIR = REPO_ROOT / "bench" / "work" / "peers"
 UV = REPO_ROOT / ".tools" / "bin" / "uv"
 
@@ -23,7 +28,7 @@ PEERS: dict[str, list[str]] = {
     "wyoming-piper": ["wyoming-piper==2.5.2"],
     "wyoming-bench": ["wyoming-bench==2026.10.0"],
     # Not on the package index at this version: the source snapshot in ../shared/peers.
-    "wyoming-openwakeword": [str(REPO_ROOT.parent / "shared" / "peers" / "wyoming-openwakeword-2.1.0")],
+    "wyoming-openwakeword": [str(SHARED_PEERS / "wyoming-openwakeword-2.1.0")],
 }
 
 
