@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pytest
@@ -128,9 +128,9 @@ async def test_describe_is_accurate(wake: ServiceProcess) -> None:
     assert custom.installed
     assert custom.languages == []
     assert custom.attribution.name == "custom model"
-    tflite = models[CUSTOM_TFLITE]
-    assert not tflite.installed
-    assert "tflite" in (tflite.description or "")
+    tflite = models[CUSTOM_TFLITE]  # a .tflite model runs on pyopen-wakeword's runtime
+    assert tflite.installed
+    assert tflite.description == "only tflite"
     assert not info.asr
     assert not info.tts
 
@@ -196,14 +196,12 @@ async def test_refractory_time_separates_two_detections(
     assert second - first >= 2000  # the default refractory time, in stream time
 
 
-async def test_unknown_and_unrunnable_wake_words_are_errors(
+async def test_unknown_wake_words_and_bad_requests_are_errors(
     wake: ServiceProcess, hey_jarvis: bytes
 ) -> None:
     async with AsyncTcpClient("127.0.0.1", wake.port) as client:
         await client.write_event(Detect(names=["ok_nabu"]).event())
         await error_then_alive(client, "unknown_model")
-        await client.write_event(Detect(names=[CUSTOM_TFLITE]).event())
-        await error_then_alive(client, "model_missing")
         await client.write_event(Event(type="detect", data={"names": "hey_jarvis"}))
         await error_then_alive(client, "bad_request")
         # The connection is still good for a real stream.
@@ -349,19 +347,14 @@ def test_scores_equal_openwakewords_own(offline_wakeword_dir: Path, hey_jarvis: 
     """The shared-session engine computes exactly what openwakeword 0.6.0's Model.predict does."""
     from openwakeword.model import Model
 
-    from kiwi_voice.wake.engine import DetectionSettings, WakeEngine, WakeWordClassifier
+    from kiwi_voice.wake.classifiers import load_classifier
+    from kiwi_voice.wake.engine import DetectionSettings, WakeEngine
     from kiwi_voice.wake.features import FRAME_SAMPLES, FeatureModels
-
-    class RecordingClassifier(WakeWordClassifier):
-        scores: ClassVar[list[float]] = []
-
-        def score(self, window: np.ndarray) -> float:
-            self.scores.append(super().score(window))
-            return self.scores[-1]
 
     models = offline_wakeword_dir
     features = FeatureModels(models / "melspectrogram.onnx", models / "embedding_model.onnx")
-    jarvis = RecordingClassifier("hey_jarvis", models / "hey_jarvis_v0.1.onnx")
+    jarvis = load_classifier("hey_jarvis", models / "hey_jarvis_v0.1.onnx")
+    assert jarvis.batched  # its verifier `If` rewritten for a batch: same scores (below)
     reference = Model(
         wakeword_models=[str(models / "hey_jarvis_v0.1.onnx")],
         inference_framework="onnx",
@@ -379,10 +372,11 @@ def test_scores_equal_openwakewords_own(offline_wakeword_dir: Path, hey_jarvis: 
     stream = WakeEngine(features, {"hey_jarvis": jarvis}, DetectionSettings()).open_stream(
         ["hey_jarvis"]
     )
+    stream.trace = []
     stream.add_audio(hey_jarvis)
     while (audio := stream.take_frames(7)) is not None:  # uneven batches on purpose
         stream.score(audio)
     assert max(expected) > 0.5  # the clip does fire
-    assert jarvis.scores == pytest.approx(
+    assert [score for _, score in stream.trace] == pytest.approx(
         expected[5:], abs=1e-6
     )  # both score 0 for 5 warm-up frames

@@ -47,8 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         type=Path,
-        help="folder with your own .onnx (or .tflite, listed but not runnable) wake word models "
-        "(repeatable)",
+        help="folder with your own .onnx or .tflite wake word models (repeatable)",
     )
     parser.add_argument(
         "--wake-word",

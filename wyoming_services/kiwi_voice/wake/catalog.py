@@ -2,9 +2,11 @@
 
 openWakeWord needs two shared *feature* models (`melspectrogram.onnx`, `embedding_model.onnx`)
 and one small classifier per wake word. The built-in classifiers come from the openwakeword
-0.5.1 wheel (0.6.0 ships none); custom ones are any other `.onnx` / `.tflite` file in a data
-dir or a `--custom-model-dir`. Kiwi runs ONNX only: a `.tflite` file without an `.onnx` twin
-is listed, but as not runnable, and says so.
+0.5.1 wheel (0.6.0 ships none) as `.onnx`, and from pyopen-wakeword 1.1.0 (what Home
+Assistant's openWakeWord add-on runs) as `.tflite` in the data dir's `tflite/` folder, which
+adds `okay_nabu`. Custom ones are any other `.onnx` / `.tflite` file in a data dir or a
+`--custom-model-dir`. Both formats run (`.tflite` on pyopen-wakeword's TensorFlow Lite runtime);
+where a name has both, the `.onnx` one is used (it takes a batch of streams in one pass).
 
 Names follow wyoming-openwakeword's: `hey_jarvis_v0.1.onnx` is the model `hey_jarvis`,
 version `v0.1`, phrase "hey jarvis". A request may name a model by its name, its file stem or
@@ -13,10 +15,12 @@ its phrase, in any case.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 
 from kiwi_voice.common.model_store import ModelStore
@@ -35,6 +39,16 @@ BUILTIN_WAKE_WORD_FILES = (
     "hey_rhasspy_v0.1.onnx",
     "timer_v0.1.onnx",
     "weather_v0.1.onnx",
+)
+
+# pyopen-wakeword's models, which the model pack installs into `<data dir>/tflite/`.
+TFLITE_DIR = "tflite"
+BUILTIN_TFLITE_FILES = (
+    "alexa.tflite",
+    "hey_jarvis.tflite",
+    "hey_mycroft.tflite",
+    "hey_rhasspy.tflite",
+    "okay_nabu.tflite",
 )
 
 _VERSIONED_STEM = re.compile(r"^(?P<name>.+?)_(?P<version>v[0-9][0-9.]*)$")
@@ -61,7 +75,7 @@ class WakeWordFile:
 
     @property
     def runnable(self) -> bool:
-        return self.format is ModelFormat.ONNX
+        return self.format is ModelFormat.ONNX or tflite_runtime_missing() is None
 
     @property
     def languages(self) -> list[str]:
@@ -86,6 +100,14 @@ class FeatureFiles:
         ]
 
 
+@cache
+def tflite_runtime_missing() -> str | None:
+    """Why `.tflite` models cannot run in this environment, or None when they can."""
+    if importlib.util.find_spec("pyopen_wakeword") is None:
+        return "a .tflite model, and the TensorFlow Lite runtime (pyopen-wakeword) is not installed"
+    return None
+
+
 def split_stem(stem: str) -> tuple[str, str | None]:
     """`hey_jarvis_v0.1` -> (`hey_jarvis`, `v0.1`); a stem without a version stays whole."""
     if match := _VERSIONED_STEM.match(stem):
@@ -108,9 +130,13 @@ def find_feature_files(store: ModelStore) -> FeatureFiles:
 def scan_wake_words(store: ModelStore, custom_dirs: Sequence[Path]) -> list[WakeWordFile]:
     """Every wake-word model in the data dirs, then the custom dirs; the first of a name wins.
 
-    Within one folder an `.onnx` file is preferred to a `.tflite` file of the same stem.
+    Among files of one name, a runnable one beats one that is not, and `.onnx` beats `.tflite`.
     """
-    candidates = store.list_files("*.onnx") + store.list_files("*.tflite")
+    candidates = (
+        store.list_files("*.onnx")
+        + store.list_files("*.tflite")
+        + store.list_files(f"{TFLITE_DIR}/*.tflite")
+    )
     for folder in custom_dirs:
         if folder.is_dir():
             candidates += sorted(p for p in folder.glob("*.onnx") if p.is_file())
@@ -128,11 +154,19 @@ def scan_wake_words(store: ModelStore, custom_dirs: Sequence[Path]) -> list[Wake
             version=version,
             path=path,
             format=ModelFormat(path.suffix.lstrip(".")),
-            builtin=path.name in BUILTIN_WAKE_WORD_FILES,
+            builtin=path.name in BUILTIN_WAKE_WORD_FILES
+            or (path.parent.name == TFLITE_DIR and path.name in BUILTIN_TFLITE_FILES),
         )
-        if existing is None or (not existing.runnable and wake_word.runnable):
+        if existing is None or _better(wake_word, existing):
             by_name[key] = wake_word
     return sorted(by_name.values(), key=lambda w: w.name)
+
+
+def _better(candidate: WakeWordFile, existing: WakeWordFile) -> bool:
+    """A runnable file beats one that is not; of two runnable ones, `.onnx` (batched) wins."""
+    if candidate.runnable != existing.runnable:
+        return candidate.runnable
+    return candidate.format is ModelFormat.ONNX and existing.format is ModelFormat.TFLITE
 
 
 def resolve_name(requested: str, names: Iterable[str]) -> str | None:

@@ -1,10 +1,12 @@
 """Wake-word detection: shared models, per-stream state, and the rules that turn scores into hits.
 
-`WakeEngine` is loaded once per process and holds every ONNX session (features and one
-classifier per wake word). `WakeStream` is what one audio stream costs: a `FeatureStream`,
-a few counters per selected wake word, and the samples of a frame not yet complete. Streams
-never touch each other, and each stream is advanced by one worker thread at a time (its
-connection hands it one batch of frames at a time), so no locks are needed.
+`WakeEngine` is loaded once per process and holds every model (the feature sessions and one
+classifier per wake word, `.onnx` or `.tflite`). `WakeStream` is what one audio stream costs: a
+`FeatureStream`, a few counters per selected wake word, and the samples of a frame not yet
+complete. `WakeEngine.score_batch` advances many streams together, one 80 ms tick at a time,
+with one melspectrogram, one embedding and one classifier pass per tick for all of them (the
+batch dimension), instead of one pass per stream. A stream is in one batch at a time (its
+connection waits for its frames' scores before handing over more), so no locks are needed.
 
 Scoring follows openwakeword 0.6.0's `Model.predict` frame by frame: every 80 ms frame gives
 each selected classifier one score in [0, 1]; the first 5 frames of a stream score 0 (the
@@ -15,32 +17,25 @@ wyoming-openwakeword), and then stays quiet for `refractory_seconds` of stream t
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
+from .classifiers import WakeWordClassifier
 from .features import (
-    EMBEDDING_SIZE,
     FRAME_SAMPLES,
     SAMPLE_RATE,
     FeatureModels,
     FeatureStream,
     FloatArray,
-    cpu_session,
+    push_frames,
 )
 
 _LOGGER = logging.getLogger(__name__)
 
 WARM_UP_FRAMES = 5  # openwakeword zeroes scores until its prediction buffer holds 5 frames
-
-
-class NotAWakeWordModel(ValueError):
-    """The ONNX file does not have an openWakeWord classifier's shape."""
 
 
 @dataclass(frozen=True)
@@ -56,42 +51,6 @@ class DetectionSettings:
             raise ValueError(f"trigger level must be at least 1, not {self.trigger_level}")
         if self.refractory_seconds < 0:
             raise ValueError("refractory time cannot be negative")
-
-
-class WakeWordClassifier:
-    """One wake word's ONNX session: a window of embeddings in, a score out."""
-
-    def __init__(self, name: str, path: Path) -> None:
-        self.name = name
-        self.session: ort.InferenceSession = cpu_session(path)
-        model_input = self.session.get_inputs()[0]
-        shape = model_input.shape
-        if len(shape) != 3 or shape[2] != EMBEDDING_SIZE or not isinstance(shape[1], int):
-            raise NotAWakeWordModel(
-                f"{path.name}: input shape {shape} is not [1, frames, {EMBEDDING_SIZE}]"
-            )
-        self.input_name: str = model_input.name
-        self.window_frames: int = shape[1]
-        # Multi-class models (openWakeWord's `timer`) name their classes in the output's name;
-        # class 0 is "none of them", so such a model scores the best of the other classes.
-        output = self.session.get_outputs()[0]
-        self.class_labels = _class_labels(output.name)
-        self.output_columns = output.shape[1] if isinstance(output.shape[1], int) else 1
-
-    def score(self, window: FloatArray) -> float:
-        (scores,) = self.session.run(None, {self.input_name: window})
-        row = np.asarray(scores, dtype=np.float32).reshape(-1)
-        if row.size == 1:
-            return float(row[0])
-        return float(row[1:].max())
-
-
-def _class_labels(output_name: str) -> dict[str, str]:
-    try:
-        labels = json.loads(output_name)
-    except ValueError:
-        return {}
-    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -130,6 +89,46 @@ class WakeEngine:
             raise KeyError(f"no loaded wake word named {', '.join(unknown)}")
         return WakeStream(self, models)
 
+    def score_batch(self, jobs: Sequence[tuple[WakeStream, FloatArray]]) -> list[list[Hit]]:
+        """Score whole frames of many streams together (blocking: run in a worker thread).
+
+        Tick by tick: every stream that still has a frame gives one, and the tick runs one
+        melspectrogram, one embedding and one classifier pass per wake word for all of them.
+        A stream appears at most once in `jobs`, and is in one call at a time.
+        """
+        hits: list[list[Hit]] = [[] for _ in jobs]
+        ticks = max((len(audio) // FRAME_SAMPLES for _, audio in jobs), default=0)
+        for tick in range(ticks):
+            start = tick * FRAME_SAMPLES
+            active = [i for i, (_, audio) in enumerate(jobs) if len(audio) >= start + FRAME_SAMPLES]
+            streams = [jobs[i][0] for i in active]
+            push_frames(
+                self.features,
+                [stream._features for stream in streams],
+                [jobs[i][1][start : start + FRAME_SAMPLES] for i in active],
+            )
+            for stream in streams:
+                stream._advance()
+            for i, stream_hits in zip(active, self._classify(streams), strict=True):
+                hits[i] += stream_hits
+        return hits
+
+    def _classify(self, streams: Sequence[WakeStream]) -> list[list[Hit]]:
+        """One pass per wake word over every warmed-up stream that listens for it."""
+        states = [s._states if s.frames_scored > WARM_UP_FRAMES else {} for s in streams]
+        hits: list[list[Hit]] = [[] for _ in streams]
+        for name, classifier in self.classifiers.items():
+            rows = [i for i, listening in enumerate(states) if name in listening]
+            if not rows:
+                continue
+            windows = np.stack(
+                [streams[i]._features.window(classifier.window_frames) for i in rows]
+            )
+            for i, score in zip(rows, classifier.score_batch(windows), strict=True):
+                if (hit := streams[i]._judge(states[i][name], float(score))) is not None:
+                    hits[i].append(hit)
+        return hits
+
 
 @dataclass
 class WakeStream:
@@ -140,6 +139,7 @@ class WakeStream:
     samples_scored: int = 0
     frames_scored: int = 0
     fired: set[str] = field(default_factory=set)
+    trace: list[tuple[str, float]] | None = None  # every score, when a list (tests, bench)
     _features: FeatureStream = field(init=False)
     _pending: list[FloatArray] = field(init=False, default_factory=list)
     _pending_samples: int = field(init=False, default=0)
@@ -184,40 +184,34 @@ class WakeStream:
         return audio[:taken]
 
     def score(self, audio: FloatArray) -> list[Hit]:
-        """Score whole frames taken by `take_frames` (blocking: run in a worker thread).
+        """Score whole frames taken by `take_frames`, this stream alone (blocking).
 
-        Only this method touches the feature and detector state, and a stream's frames are
-        scored one batch at a time, in order.
+        The same code path as a batch of many streams (`WakeEngine.score_batch`), with one row.
         """
-        hits: list[Hit] = []
-        for start in range(0, len(audio) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-            hits += self._score_frame(audio[start : start + FRAME_SAMPLES])
-        return hits
+        return self.engine.score_batch([(self, audio)])[0]
 
-    def _score_frame(self, frame: FloatArray) -> list[Hit]:
-        self._features.push_frame(frame)
+    def _advance(self) -> None:
         self.frames_scored += 1
         self.samples_scored += FRAME_SAMPLES
-        if self.frames_scored <= WARM_UP_FRAMES:
-            return []
+
+    def _judge(self, state: _WakeWordState, score: float) -> Hit | None:
+        """Apply threshold, trigger level and refractory time to one frame's score."""
+        if self.trace is not None:
+            self.trace.append((state.classifier.name, score))
         settings = self.engine.settings
-        hits: list[Hit] = []
-        for name, state in self._states.items():
-            classifier = state.classifier
-            score = classifier.score(self._features.window(classifier.window_frames))
-            if score < settings.threshold:
-                state.activations = max(0, state.activations - 1)
-                continue
-            state.activations += 1
-            if state.activations < settings.trigger_level:
-                continue
-            state.activations = 0
-            if self.samples_scored < state.quiet_until_sample:
-                continue
-            state.quiet_until_sample = self.samples_scored + int(
-                settings.refractory_seconds * SAMPLE_RATE
-            )
-            self.fired.add(name)
-            hits.append(Hit(name, score, self.samples_scored * 1000 // SAMPLE_RATE))
-            _LOGGER.debug("%s fired with score %.3f", name, score)
-        return hits
+        if score < settings.threshold:
+            state.activations = max(0, state.activations - 1)
+            return None
+        state.activations += 1
+        if state.activations < settings.trigger_level:
+            return None
+        state.activations = 0
+        if self.samples_scored < state.quiet_until_sample:
+            return None
+        state.quiet_until_sample = self.samples_scored + int(
+            settings.refractory_seconds * SAMPLE_RATE
+        )
+        name = state.classifier.name
+        self.fired.add(name)
+        _LOGGER.debug("%s fired with score %.3f", name, score)
+        return Hit(name, score, self.samples_scored * 1000 // SAMPLE_RATE)

@@ -7,6 +7,9 @@ The math is openwakeword 0.6.0's `utils.AudioFeatures` streaming path, split in 
   use them from the engine's worker threads at the same time.
 - `FeatureStream` is one audio stream's state: the last 480 samples (the melspectrogram's
   window overlap), the last 76 mel frames (one embedding window) and the recent embeddings.
+- `push_frames` advances many streams by one frame each with one melspectrogram and one
+  embedding run (the batch dimension), which is how the engine scores every active stream of
+  one audio tick; the per-row math is the same as one stream alone.
 
 Per 80 ms frame (1280 samples at 16 kHz): melspectrogram of the frame plus 480 samples of
 context (8 mel frames; 5 for the very first frame, as openwakeword does), scaled by x/10 + 2,
@@ -17,11 +20,14 @@ fixed seed, and copied into each new stream.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
+
+from .graphs import per_row_melspectrogram
 
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 1280  # 80 ms: the step at which openWakeWord scores
@@ -36,20 +42,22 @@ _SEED = 0x0DDBA11
 FloatArray = NDArray[np.float32]
 
 
-def cpu_session(path: Path) -> ort.InferenceSession:
+def cpu_session(model: Path | bytes) -> ort.InferenceSession:
     """One single-threaded CPU session: parallelism comes from the engine's worker threads."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # onnxruntime warns about unused initialisers in these models
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    source = str(model) if isinstance(model, Path) else model
+    return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
 
 
 class FeatureModels:
     """The melspectrogram and embedding models, loaded once and shared by all streams."""
 
     def __init__(self, melspectrogram_path: Path, embedding_path: Path) -> None:
-        self._melspectrogram = cpu_session(melspectrogram_path)
+        # Rows of a batch get each their own decibel floor, as when run alone (graphs.py).
+        self._melspectrogram = cpu_session(per_row_melspectrogram(melspectrogram_path))
         self._embedding = cpu_session(embedding_path)
         self._mel_input = self._melspectrogram.get_inputs()[0].name
         self._embedding_input = self._embedding.get_inputs()[0].name
@@ -57,9 +65,13 @@ class FeatureModels:
 
     def melspectrogram(self, samples: FloatArray) -> FloatArray:
         """Mel frames (n, 32) of int16-scaled float samples, in openwakeword's scaling."""
-        (spectrogram,) = self._melspectrogram.run(None, {self._mel_input: samples[None, :]})
-        frames = np.squeeze(spectrogram, axis=(0, 1)) if spectrogram.ndim == 4 else spectrogram
-        return np.asarray(frames / 10.0 + 2.0, dtype=np.float32).reshape(-1, MEL_BINS)
+        return self.melspectrogram_batch(samples[None, :])[0]
+
+    def melspectrogram_batch(self, samples: FloatArray) -> FloatArray:
+        """Mel frames (rows, n, 32) of equally long rows of samples (rows, samples)."""
+        (spectrogram,) = self._melspectrogram.run(None, {self._mel_input: samples})
+        rows = samples.shape[0]
+        return np.asarray(spectrogram / 10.0 + 2.0, dtype=np.float32).reshape(rows, -1, MEL_BINS)
 
     def embed(self, mel_windows: FloatArray) -> FloatArray:
         """Embeddings (n, 96) of mel windows shaped (n, 76, 32)."""
@@ -90,13 +102,43 @@ class FeatureStream:
 
     def push_frame(self, frame: FloatArray) -> None:
         """Add one frame of 1280 int16-scaled float samples."""
+        push_frames(self._models, [self], [frame])
+
+    def _mel_input(self, frame: FloatArray) -> FloatArray:
         audio = np.concatenate((self._context, frame))
         self._context = audio[-MEL_CONTEXT_SAMPLES:]
-        mels = self._models.melspectrogram(audio)
+        return audio
+
+    def _add_mels(self, mels: FloatArray) -> FloatArray:
+        """Append new mel frames; returns the embedding window (76, 32) that now ends here."""
         self._mels = np.concatenate((self._mels, mels))[-EMBEDDING_WINDOW:]
-        embedding = self._models.embed(self._mels[None, :, :])
-        self._features = np.concatenate((self._features, embedding))[-self._history_frames :]
+        return self._mels
+
+    def _add_embedding(self, embedding: FloatArray) -> None:
+        self._features = np.concatenate((self._features, embedding[None, :]))[
+            -self._history_frames :
+        ]
 
     def window(self, frames: int) -> FloatArray:
-        """The last `frames` embeddings shaped (1, frames, 96), a classifier's input."""
-        return self._features[None, -frames:, :]
+        """The last `frames` embeddings shaped (frames, 96), one row of a classifier's input."""
+        return self._features[-frames:, :]
+
+
+def push_frames(
+    models: FeatureModels, streams: Sequence[FeatureStream], frames: Sequence[FloatArray]
+) -> None:
+    """Advance each stream by its frame: one melspectrogram run per input length, one embedding run.
+
+    A stream's first frame has no context yet (1280 samples, not 1760), so its rows run apart
+    from the others; everything else of one tick shares a single run per model.
+    """
+    inputs = [stream._mel_input(frame) for stream, frame in zip(streams, frames, strict=True)]
+    windows: list[FloatArray] = [np.empty(0, dtype=np.float32)] * len(streams)
+    for length in sorted({len(audio) for audio in inputs}):
+        rows = [i for i, audio in enumerate(inputs) if len(audio) == length]
+        mels = models.melspectrogram_batch(np.stack([inputs[i] for i in rows]))
+        for row, i in enumerate(rows):
+            windows[i] = streams[i]._add_mels(mels[row])
+    embeddings = models.embed(np.stack(windows))
+    for stream, embedding in zip(streams, embeddings, strict=True):
+        stream._add_embedding(embedding)

@@ -20,9 +20,12 @@ def build_info(
     models: ModelSet, settings: DetectionSettings, workers: int, downloading: list[str]
 ) -> Info:
     runtime = package_version("onnxruntime") or "?"
+    tflite = package_version("pyopen-wakeword")
+    tflite_runtime = f" and TensorFlow Lite (pyopen-wakeword {tflite})" if tflite else ""
     description = (
-        f"openWakeWord {package_version('openwakeword') or '?'} on ONNX Runtime {runtime}; "
-        f"models loaded once and shared by all streams, {workers} inference thread(s); "
+        f"openWakeWord {package_version('openwakeword') or '?'} on ONNX Runtime {runtime}"
+        f"{tflite_runtime}; models loaded once and shared by all streams, batched across "
+        f"streams, {workers} inference thread(s); "
         f"threshold {settings.threshold:g}, trigger level {settings.trigger_level}, "
         f"refractory {settings.refractory_seconds:g} s"
     )

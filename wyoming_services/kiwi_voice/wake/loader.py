@@ -27,8 +27,10 @@ from .catalog import (
     resolve_name,
     scan_wake_words,
     split_stem,
+    tflite_runtime_missing,
 )
-from .engine import DetectionSettings, WakeEngine, WakeWordClassifier
+from .classifiers import WakeWordClassifier, load_classifier
+from .engine import DetectionSettings, WakeEngine
 from .features import FeatureModels
 
 _LOGGER = logging.getLogger(__name__)
@@ -94,17 +96,10 @@ def load_model_set(config: WakeConfig, download_problem: str | None = None) -> M
     statuses = []
     for wake_word in found:
         if not wake_word.runnable:
-            statuses.append(
-                WakeWordStatus(
-                    wake_word,
-                    False,
-                    "a .tflite model: Kiwi runs openWakeWord on ONNX Runtime only "
-                    "(no tflite runtime); add the model's .onnx export beside it",
-                )
-            )
+            statuses.append(WakeWordStatus(wake_word, False, tflite_runtime_missing()))
             continue
         try:
-            classifiers[wake_word.name] = WakeWordClassifier(wake_word.name, wake_word.path)
+            classifiers[wake_word.name] = load_classifier(wake_word.name, wake_word.path)
         except Exception as err:  # a broken file must not take the other models down
             _LOGGER.error("Cannot load wake word model %s: %s", wake_word.path, err)
             statuses.append(WakeWordStatus(wake_word, False, f"cannot be loaded: {err}"))
