@@ -278,6 +278,52 @@ def test_kiwi_hub_feed_sends_a_file_from_the_command_line(hub: HubProcess, tmp_p
     assert answer["turns"][0]["audio_seconds"] > 0
 
 
+def _kiwi_hub(hub: HubProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ADDON_BIN / "kiwi-hub"), *args, "--url", hub.base_url, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env={**os.environ, "KIWI_TOKEN": hub.token},
+        check=False,
+    )
+
+
+def test_kiwi_hub_talk_and_say_print_the_turn_and_save_the_reply(
+    hub: HubProcess, tmp_path: Path
+) -> None:
+    """Spoken (wake word in the file, streamed over /api/audio) and typed turns from a terminal."""
+    clip = tmp_path / "command.wav"
+    clip.write_bytes(_wav(_utterance()))
+    spoken = _kiwi_hub(hub, "talk", str(clip), "--out", str(tmp_path / "spoken.wav"))
+    typed = _kiwi_hub(hub, "say", COMMAND, "--out", str(tmp_path / "typed.wav"))
+
+    for result, reply in ((spoken, "spoken.wav"), (typed, "typed.wav")):
+        assert result.returncode == 0, result.stdout + result.stderr
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        kinds = [line["kind"] for line in lines]
+        assert is_subsequence(["transcript", "token", "end", "metrics", "saved"], kinds), kinds
+        metrics = next(line for line in lines if line["kind"] == "metrics")
+        assert metrics["first_audio_ms"] is not None
+        with wave.open(str(tmp_path / reply), "rb") as wav:
+            assert wav.getnframes() > 0
+    events = [json.loads(line) for line in spoken.stdout.splitlines()]
+    assert events[0]["kind"] in ("listening", "event")
+    assert {"kind": "event", "event": "WAKE_WORD_DETECTED"}.items() <= next(
+        e for e in events if e.get("event") == "WAKE_WORD_DETECTED"
+    ).items()
+    typed_lines = [json.loads(line) for line in typed.stdout.splitlines()]
+    assert typed_lines[0] == {**typed_lines[0], "kind": "transcript", "text": COMMAND}
+
+
+def test_kiwi_hub_talk_says_when_no_wake_word_was_heard(hub: HubProcess, tmp_path: Path) -> None:
+    clip = tmp_path / "no-wake.wav"
+    clip.write_bytes(_wav(espeak_pcm(COMMAND)))
+    result = _kiwi_hub(hub, "talk", str(clip), "--wake-timeout", "5")
+    assert result.returncode == 1
+    assert json.loads(result.stdout.splitlines()[-1])["code"] == "no_wake_word"
+
+
 async def test_the_wake_word_engine_choice_shows_in_the_config(hub: HubProcess) -> None:
     url = f"{hub.base_url}/api/config"
     async with aiohttp.ClientSession(headers=hub.auth_headers) as session:

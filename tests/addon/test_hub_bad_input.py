@@ -221,6 +221,55 @@ def _wav(frames: bytes) -> bytes:
     return buffer.getvalue()
 
 
+def _float_wav(seconds: float) -> bytes:
+    """A 32-bit float WAV (format tag 3), as audio editors export: valid, but not PCM."""
+    import struct
+
+    samples = struct.pack(f"<{int(16000 * seconds)}f", *([0.1] * int(16000 * seconds)))
+    fmt = struct.pack("<HHIIHH", 3, 1, 16000, 16000 * 4, 4, 32)
+    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    chunks += b"data" + struct.pack("<I", len(samples)) + samples
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
+
+
+def _low_rate_wav(seconds: int) -> bytes:
+    """8-bit mono at 1 kHz: hours of audio in a body small enough to be read."""
+    import io
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(1)
+        wav.setframerate(1000)
+        wav.writeframes(b"\x80" * (1000 * seconds))
+    return buffer.getvalue()
+
+
+async def test_audio_file_refuses_wavs_it_cannot_use_with_a_code(
+    client: CheckedClient, hub: HubProcess
+) -> None:
+    """Each refusal is a 4xx whose code says what is wrong, before any audio is processed."""
+    wav = {"Content-Type": "audio/wav"}
+    path = "/api/audio/file"
+    cases: list[tuple[bytes, int, str]] = [
+        (b"", 400, "missing_body"),
+        (b"not a wav file", 415, "invalid_wav"),
+        (_float_wav(1.0), 415, "wav_not_pcm"),
+        (_wav(b""), 422, "wav_empty"),
+        (_low_rate_wav(2 * 3600), 413, "wav_too_long"),  # two hours, 7.2 MB
+        (_wav(b"\x00" * (17 * 1024 * 1024)), 413, "wav_too_long"),  # over the body limit
+    ]
+    for body, status, code in cases:
+        answer = await client.call("POST", path, data=body, headers=wav)
+        assert_client_error(answer, status, code)
+    answer = await client.call("POST", path, data=_float_wav(1.0), headers=wav)
+    assert "32-bit float" in answer.body["error"]["message"]
+    answer = await client.call("POST", path, data=_low_rate_wav(2 * 3600), headers=wav)
+    assert "7200 s" in answer.body["error"]["message"]
+    assert hub.process.poll() is None
+
+
 async def test_bad_event_socket_queries_close_4400(client: CheckedClient) -> None:
     for query in (
         {"since": "abc"},

@@ -58,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from .audio.feed_cli import main as feed_main
 
         sys.exit(feed_main(arguments[1:]))
+    if arguments[:1] in (["talk"], ["say"]):  # one spoken or typed turn, events as they happen
+        from .audio.talk_cli import main as talk_main
+
+        sys.exit(talk_main(arguments[0], arguments[1:]))
     options = parse_options(arguments)
     logging.basicConfig(
         level=options.log_level.upper(),

@@ -21,7 +21,7 @@ from kiwi_voice.hub.audio.protocol import (
     HelloAck,
 )
 from kiwi_voice.hub.audio.session import AudioSession
-from kiwi_voice.hub.audio.wavfile import InvalidWav, read_wav
+from kiwi_voice.hub.audio.wavfile import MAX_SECONDS, InvalidWav, read_wav
 from kiwi_voice.hub.endpoint import Call, Endpoint, QueryParam, WebSocketFrames
 from kiwi_voice.hub.errors import ApiError, bad_request, from_invalid
 from kiwi_voice.hub.pipeline.engine import new_turn_id
@@ -203,14 +203,31 @@ _MODE = QueryParam(
 async def post_audio_file(call: Call) -> AudioFileResponse:
     runtime = call.request.app[PIPELINE_KEY]
     mode = ListenMode(call.query.get("mode", ListenMode.CONTINUOUS.value))
-    body = await call.request.read()
+    request = call.request
+    # Refused before reading: a body this size is longer than MAX_SECONDS in any format Kiwi
+    # reads; aiohttp would refuse it anyway, with a code that does not say why.
+    if (request.content_length or 0) > request.client_max_size:
+        raise _too_long(request.content_length or 0)
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge as err:  # chunked upload, no Content-Length
+        raise _too_long(request.client_max_size + 1) from err
     if not body:
         raise bad_request("missing_body", "send the WAV file as the request body (audio/wav)")
     try:
         audio = read_wav(body)
     except InvalidWav as err:
-        raise ApiError(415, "invalid_wav", str(err)) from err
+        raise ApiError(err.status, err.code, str(err)) from err
     return await feed_file(runtime.listener, audio, mode)
+
+
+def _too_long(size: int) -> ApiError:
+    return ApiError(
+        413,
+        "wav_too_long",
+        f"a {size}-byte body is more than this endpoint takes: send at most "
+        f"{MAX_SECONDS:g} s of audio",
+    )
 
 
 ENDPOINTS = (
@@ -245,7 +262,12 @@ ENDPOINTS = (
         raw_body="audio/wav",
         query=(_MODE,),
         response=AudioFileResponse,
-        errors=(415,),
-        description="Answers once every turn the file started has ended.",
+        errors=(413, 415, 422),
+        description=(
+            "Answers once every turn the file started has ended. Refused files: 400 "
+            "`missing_body` (no body), 415 `invalid_wav` (not a WAV file), 415 `wav_not_pcm` "
+            "(float, A-law, µ-law, ADPCM... audio: send integer PCM), 422 `wav_empty` (no "
+            f"samples), 413 `wav_too_long` (more than {MAX_SECONDS:g} s of audio)."
+        ),
     ),
 )
