@@ -7,6 +7,7 @@ The speech is real synthesis: piper's joe (a neural voice of one real speaker) a
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Iterator
 from functools import partial
@@ -19,8 +20,10 @@ from wyoming.info import Describe, Info
 from wyoming.ping import Ping
 from wyoming.wake import Detect
 
+from kiwi_voice.common.executor import EngineExecutor
+from kiwi_voice.wake.batcher import WakeBatcher
 from kiwi_voice.wake.classifiers import TfliteClassifier, load_classifier
-from kiwi_voice.wake.engine import DetectionSettings, WakeEngine, WakeStream
+from kiwi_voice.wake.engine import DetectionSettings, Hit, WakeEngine, WakeStream
 from kiwi_voice.wake.features import FRAME_SAMPLES, FeatureModels
 from tests.support.real_models import openwakeword_dir
 from tests.support.speech import espeak_pcm, wav_pcm
@@ -184,3 +187,35 @@ def test_batched_scores_equal_unbatched() -> None:
     assert max(score for name, score in together[0] if name == "hey_jarvis") > 0.9
     assert max(score for name, score in together[2] if name == "okay_nabu") > 0.5
     assert len(clips[0]) // 2 // FRAME_SAMPLES > 5
+
+
+async def test_connections_waiting_together_share_one_batch() -> None:
+    """The batcher hands everything queued while a worker was busy to one `score_batch`."""
+    engine = _engine()
+    batches: list[int] = []
+    score_batch = engine.score_batch
+
+    def recording(jobs: list[tuple[WakeStream, np.ndarray]]) -> list[list[Hit]]:
+        batches.append(len(jobs))
+        return score_batch(jobs)
+
+    engine.score_batch = recording  # type: ignore[method-assign]
+    executor = EngineExecutor("wake-test", 1)
+    batcher = WakeBatcher(executor)
+    clips = _clips()
+    streams = [_open(engine, index) for index in range(len(clips))]
+    try:
+        for stream, clip in zip(streams, clips, strict=True):
+            stream.add_audio(clip)
+        first = [stream.take_frames(1000) for stream in streams]
+        hits = await asyncio.gather(
+            *(batcher.score(s, a) for s, a in zip(streams, first, strict=True) if a is not None)
+        )
+    finally:
+        executor.shutdown()
+    assert batches == [len(clips)]  # one pass for all six streams, not six
+    assert len(hits) == len(clips)
+    # Each stream's hits are its own: its phrase, for the wake words it listens for.
+    assert [h.model for h in hits[0]] == ["hey_jarvis"]
+    assert [h.model for h in hits[2]] == ["okay_nabu"]
+    assert hits[4] == []  # the sentence

@@ -4,9 +4,9 @@
         --custom-model-dir /share/openwakeword --wake-word hey_jarvis --threshold 0.5
 
 Models are loaded once at start and shared by every connection; `--workers` inference
-threads serve all streams (further work queues). Missing built-in models are fetched in the
-background unless `--no-download`; until then the service answers `describe` and reports
-`model_missing` to requests.
+threads serve all streams, each pass scoring every stream with audio waiting (a batch).
+Missing built-in models are fetched in the background unless `--no-download`; until then the
+service answers `describe` and reports `model_missing` to requests.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from kiwi_voice.common.executor import EngineExecutor
 from kiwi_voice.common.model_store import ModelStore
 from kiwi_voice.common.server import build_parser, parse_args, run, serve
 
+from .batcher import WakeBatcher
 from .catalog import BUILTIN_RELEASE_URL
 from .engine import DetectionSettings
 from .handler import WakeEventHandler
@@ -110,13 +111,14 @@ async def _main() -> None:
     )
     models.start_missing_downloads()
     executor = EngineExecutor("wake", args.workers)
+    batcher = WakeBatcher(executor)
 
     def describe() -> Info:
         return build_info(models.current, settings, executor.workers, models.downloading)
 
     await serve(
         args.uri,
-        partial(WakeEventHandler, models=models, executor=executor, describe=describe),
+        partial(WakeEventHandler, models=models, batcher=batcher, describe=describe),
         zeroconf_name=args.zeroconf,
         on_shutdown=executor.shutdown,
     )

@@ -17,10 +17,11 @@ Protocol (Wyoming `wake` domain):
   (audio before `audio-start`), `bad_audio`, `payload_too_large`, `bad_request`. An error ends
   the stream it belongs to; its remaining chunks are dropped quietly until `audio-stop`.
 
-Scoring runs in the shared engine executor, one batch of frames at a time per stream, in a
-task that runs beside the reading of further audio (read-ahead is bounded). A client that
-disconnects has its not-yet-scored audio dropped and its task cancelled: it costs nothing
-afterwards beyond the batch in progress.
+Scoring runs in the shared engine executor through the `WakeBatcher`, which scores the frames
+of all connections together (one model pass per tick for every active stream), in a task that
+runs beside the reading of further audio (read-ahead is bounded). A client that disconnects
+has its not-yet-scored audio dropped and its task cancelled: it costs nothing afterwards
+beyond the batch in progress.
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ from wyoming.wake import Detect, Detection, NotDetected
 
 from kiwi_voice.common.audio import PcmFormat, StreamingConverter
 from kiwi_voice.common.errors import ErrorCode, ServiceError
-from kiwi_voice.common.executor import EngineExecutor
 from kiwi_voice.common.framing import FrameLimits
 from kiwi_voice.common.handler import ServiceEventHandler
 
+from .batcher import WakeBatcher
 from .catalog import resolve_name
 from .engine import WakeStream
 from .loader import ModelSet, WakeModels
@@ -82,13 +83,13 @@ class WakeEventHandler(ServiceEventHandler):
         writer: asyncio.StreamWriter,
         *,
         models: WakeModels,
-        executor: EngineExecutor,
+        batcher: WakeBatcher,
         describe: Callable[[], Info],
         frame_limits: FrameLimits | None = None,
     ) -> None:
         super().__init__(reader, writer, frame_limits)
         self._models = models
-        self._executor = executor
+        self._batcher = batcher
         self._describe = describe
         self._requested: list[str] | None = None  # names from `detect`, for the next stream
         self._active: _ActiveStream | None = None
@@ -178,7 +179,7 @@ class WakeEventHandler(ServiceEventHandler):
     async def _score_queued(self, active: _ActiveStream) -> None:
         """Score queued frames in the engine executor until none are left; send detections."""
         while (audio := active.stream.take_frames(FRAMES_PER_STEP)) is not None:
-            for hit in await self._executor.run(active.stream.score, audio):
+            for hit in await self._batcher.score(active.stream, audio):
                 name = active.reply_names.get(hit.model, hit.model)
                 _LOGGER.info("%s: detected %s (score %.2f)", self.client_id, name, hit.score)
                 timestamp = (active.first_timestamp or 0) + hit.stream_ms
