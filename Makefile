@@ -30,7 +30,8 @@ PY_SOURCES := wyoming_services custom_components tests bench scripts docs
 # The integration must stay at platinum's coverage bar.
 HA_COVERAGE := --cov=custom_components.kiwi --cov-report=term-missing:skip-covered --cov-fail-under=95
 
-.PHONY: help setup system models run test test-addon test-ha lint format bench clean
+.PHONY: help setup system models run test test-addon test-ha lint format bench clean \
+	image image-context test-image lock-image
 
 help:
 	@echo "make run    - start Kiwi (hub + Wyoming services) from this checkout"
@@ -39,6 +40,8 @@ help:
 	@echo "make models - install (or repair) the default models in models/"
 	@echo "make lint   - ruff + mypy --strict on the integration"
 	@echo "make bench  - benchmarks; writes bench/results.json and bench/RESULTS.md"
+	@echo "make image  - build the add-on image with a private Docker daemon (docs/addon.md)"
+	@echo "make test-image - build the image and smoke-test it against a fake Supervisor"
 
 setup: system $(ADDON_VENV)/.installed $(HA_VENV)/.installed $(OWW_WHEEL) $(MODELS_INDEX)
 
@@ -100,6 +103,30 @@ format: $(ADDON_VENV)/.installed
 
 bench: setup
 	HF_HUB_OFFLINE=1 $(ADDON_PY) -m bench
+
+# The add-on image (docs/addon.md, "The image"). Docker and debootstrap are installed here, not
+# by `make setup`: only these targets need them. Each runs its own dockerd, stopped at the end.
+IMAGE_DOCKERD := bash scripts/image/with-dockerd.sh
+
+# The image's runtime lock: kiwi-voice's dependencies at addon.lock's versions, every wheel's
+# sha256, amd64 and aarch64. Re-run after changing wyoming_services/pyproject.toml.
+lock-image: | $(UV)
+	$(UV) pip compile -q wyoming_services/pyproject.toml -c requirements/addon.lock \
+		--generate-hashes --universal --python-version 3.11 -o requirements/image.lock
+
+# addon/build/: the wheel of this checkout, the lock and the host's extra CAs (the CI workflow
+# builds from the same context).
+image-context: | $(UV)
+	bash scripts/image/context.sh
+
+image: | $(UV)
+	bash scripts/image/install-tools.sh
+	$(IMAGE_DOCKERD) bash scripts/image/build.sh
+
+# Not part of `make test`: it needs a container engine and builds the image first.
+test-image: system $(ADDON_VENV)/.installed $(MODELS_INDEX) | $(UV)
+	bash scripts/image/install-tools.sh
+	$(IMAGE_DOCKERD) bash -c 'bash scripts/image/build.sh && $(ADDON_VENV)/bin/pytest tests/image $(PYTEST_ARGS)'
 
 clean:
 	rm -rf $(ADDON_VENV) $(HA_VENV) $(TOOLS) $(CACHE) $(MODELS)

@@ -12,8 +12,10 @@ from kiwi_voice.launcher.options import KiwiOptions, OptionsError, load_options,
 from kiwi_voice.launcher.settings import (
     LauncherSettings,
     SettingsError,
+    core_api_url,
     default_ports,
     settings_from_environ,
+    supervisor_url,
 )
 from kiwi_voice.launcher.specs import PROCESS_NAMES, Protocol, build_process_specs, spec_by_name
 
@@ -265,6 +267,15 @@ def test_outside_the_addon_the_hub_gets_no_home_assistant_token() -> None:
     assert all("--debug" not in spec.argv for spec in specs)
     with pytest.raises(KeyError, match="no process named 'mqtt'"):
         spec_by_name(specs, "mqtt")
+
+
+def test_one_supervisor_url_gives_discovery_and_the_core_api_proxy() -> None:
+    assert supervisor_url({}) == "http://supervisor"
+    assert core_api_url({}) == "http://supervisor/core"
+    moved = {"KIWI_SUPERVISOR_URL": "http://127.0.0.1:8123/", "SUPERVISOR_TOKEN": "t"}
+    assert supervisor_url(moved) == "http://127.0.0.1:8123"
+    specs = build_process_specs(KiwiOptions(), LauncherSettings(), environ=moved)
+    assert spec_by_name(specs, "hub").env["KIWI_HA_URL"] == "http://127.0.0.1:8123/core"
 
 
 def test_ports_follow_the_environment() -> None:

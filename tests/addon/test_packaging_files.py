@@ -190,17 +190,61 @@ def _dockerfile_instructions() -> list[str]:
     return [line.strip() for line in text.replace("\\\n", " ").splitlines() if line.strip()]
 
 
-def test_dockerfile_builds_a_cpu_image_without_compilers_and_checks_health() -> None:
+def test_dockerfile_builds_this_checkout_from_the_lock_without_compilers() -> None:
     instructions = _dockerfile_instructions()
+    stages = [line for line in instructions if line.startswith("FROM ")]
+    assert stages == ["FROM ${BUILD_FROM} AS build", "FROM ${BUILD_FROM}"]
+    final = instructions[instructions.index("FROM ${BUILD_FROM}") :]
+    build = instructions[: instructions.index("FROM ${BUILD_FROM}")]
     runs = [line for line in instructions if line.startswith("RUN ")]
-    with_compiler = [run for run in runs if "build-essential" in run]
-    assert with_compiler, "the build tools step is expected"
-    for run in with_compiler:
-        assert "apt-get purge -y --auto-remove build-essential" in run, "removed in its layer"
+    assert not any(
+        tool in run for run in runs for tool in ("build-essential", "gcc", "python3-dev")
+    ), "wheels only: nothing is compiled"
     assert not any("torch" in run or "librosa" in run for run in runs), "kiwi-speaker needs neither"
-    assert any("/wyoming_services" in run for run in runs)
+    # The wheel of this checkout and every dependency from the lock, hashes required.
+    assert any("--require-hashes" in run and "-r /tmp/image.lock" in run for run in build)
+    assert "COPY build/image.lock /tmp/image.lock" in build
+    assert any(line.startswith("COPY build/kiwi_voice-") for line in build)
+    assert not any("curl" in run or "http" in run for run in runs), "no source downloaded"
+    # The default models from their pinned packages; the host's CAs in the build stage only.
+    assert any("kiwi_voice.model_pack install /opt/kiwi/models" in run for run in build)
+    assert "COPY build/ca/ /usr/local/share/ca-certificates/" in build
+    assert not any("ca-certificates/" in line for line in final if line.startswith("COPY"))
+    assert "COPY --from=build /opt/kiwi /opt/kiwi" in final
+    (env,) = [line for line in final if line.startswith("ENV PATH=")]
+    assert "KIWI_BUNDLED_MODELS=/opt/kiwi/models" in env
+    (apt,) = [run for run in final if "apt-get install" in run]
+    for package in ("python3", "libgomp1", "libportaudio2", "libpulse0"):
+        assert re.search(rf"\s{package}(\s|$)", apt), package
+    assert "rm -rf /var/lib/apt/lists/*" in apt
     (health,) = [line for line in instructions if line.startswith("HEALTHCHECK ")]
     assert f"127.0.0.1:{PORT_VARIABLES['hub'][1]}/api/health" in health
+
+
+def test_the_image_lock_pins_every_runtime_dependency_with_hashes() -> None:
+    lock = (REPO / "requirements" / "image.lock").read_text(encoding="utf-8")
+    pinned = {
+        m[1].lower(): m[2] for m in re.finditer(r"^([A-Za-z0-9_.-]+)==(\S+)", lock, re.MULTILINE)
+    }
+    pyproject = tomllib.loads((REPO / "wyoming_services" / "pyproject.toml").read_text("utf-8"))
+    for requirement in pyproject["project"]["dependencies"]:
+        name = re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].lower()
+        assert name in pinned, f"{name} is not in requirements/image.lock: run `make lock-image`"
+    assert "torch" not in pinned
+    assert "librosa" not in pinned
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", lock.split("\n", 2)[2])
+    assert all("--hash=sha256:" in block for block in blocks if "==" in block)
+    # The same versions the tests run with.
+    addon = dict(
+        re.findall(
+            r"^([A-Za-z0-9_.-]+)==(\S+)",
+            (REPO / "requirements" / "addon.lock").read_text("utf-8"),
+            re.MULTILINE,
+        )
+    )
+    addon = {name.lower(): version for name, version in addon.items()}
+    differ = {n: (v, addon[n]) for n, v in pinned.items() if n in addon and addon[n] != v}
+    assert not differ, differ
 
 
 def test_s6_runs_one_longrun_per_process_through_the_launcher() -> None:

@@ -22,11 +22,10 @@ from typing import Any
 import aiohttp
 
 from .probe import wait_for_ports
-from .settings import LauncherSettings
+from .settings import LauncherSettings, supervisor_url
 
 _LOGGER = logging.getLogger(__name__)
 
-DEFAULT_SUPERVISOR_URL = "http://supervisor"
 REQUEST_TIMEOUT_S = 10.0
 
 
@@ -127,6 +126,6 @@ async def announce(
     messages = discovery_messages(settings, advertised_host(env), token, instance_id)
     await post_discovery(
         messages,
-        env.get("KIWI_SUPERVISOR_URL", DEFAULT_SUPERVISOR_URL).rstrip("/"),
+        supervisor_url(env),
         supervisor_token,
     )

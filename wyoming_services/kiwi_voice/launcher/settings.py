@@ -20,6 +20,12 @@ PORT_VARIABLES: dict[str, tuple[str, int]] = {
 
 DEFAULT_DATA_DIR = Path(".kiwi")
 
+# The Supervisor, as an add-on reaches it. The one place that names it: discovery posts to
+# `<url>/discovery`, the hub reaches Home Assistant's API through its proxy `<url>/core`.
+# KIWI_SUPERVISOR_URL points both elsewhere (the image smoke test's fake Supervisor).
+SUPERVISOR_URL_VARIABLE = "KIWI_SUPERVISOR_URL"
+DEFAULT_SUPERVISOR_URL = "http://supervisor"
+
 
 class SettingsError(ValueError):
     """An environment variable holds something Kiwi cannot use."""
@@ -84,6 +90,17 @@ def settings_from_environ(environ: Mapping[str, str] | None = None) -> LauncherS
         bind_host=env.get("KIWI_BIND_HOST") or "127.0.0.1",
         ports=ports,
     )
+
+
+def supervisor_url(environ: Mapping[str, str] | None = None) -> str:
+    """The Supervisor's base URL, without a trailing slash."""
+    env = os.environ if environ is None else environ
+    return (env.get(SUPERVISOR_URL_VARIABLE) or DEFAULT_SUPERVISOR_URL).rstrip("/")
+
+
+def core_api_url(environ: Mapping[str, str] | None = None) -> str:
+    """Home Assistant's API through the Supervisor's proxy (the add-on's `homeassistant_api`)."""
+    return f"{supervisor_url(environ)}/core"
 
 
 def _port(env: Mapping[str, str], variable: str, default: int) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .options import KiwiOptions
-from .settings import LauncherSettings
+from .settings import LauncherSettings, core_api_url
 
 
 class Protocol(StrEnum):
@@ -164,7 +164,7 @@ def _hub_env(options: KiwiOptions, environ: Mapping[str, str]) -> dict[str, str]
         hub_env["KIWI_TELEGRAM_OWNER_IDS"] = options.telegram_owner_ids
     if supervisor_token := environ.get("SUPERVISOR_TOKEN"):
         # Inside the add-on, Home Assistant's API is the Supervisor's proxy (homeassistant_api).
-        hub_env["KIWI_HA_URL"] = "http://supervisor/core"
+        hub_env["KIWI_HA_URL"] = core_api_url(environ)
         hub_env["KIWI_HA_TOKEN"] = supervisor_token
     return hub_env
 
