@@ -22,6 +22,7 @@ from kiwi_voice.launcher.specs import PROCESS_NAMES, Protocol, build_process_spe
 SAMPLE_OPTIONS = {
     "language": "de",
     "stt_model": "small",
+    "stt_compute_type": "float32",
     "tts_voice": "de_DE-thorsten-medium",
     "wake_word": "alexa",
     "wake_threshold": 0.65,
@@ -121,6 +122,12 @@ def test_options_from_the_supervisor_json(tmp_path: Path) -> None:
     assert options.anthropic_api_key == "sk-ant-test-secret"
 
 
+def test_whisper_runs_int8_unless_the_user_chooses_float32() -> None:
+    # int8 halves kiwi-stt's memory at the same word error rate (bench/RESULTS.md, "rss").
+    specs = build_process_specs(parse_options({}), settings_from_environ({}))
+    assert _argv_option(spec_by_name(specs, "stt").argv, "--compute-type") == ["int8"]
+
+
 def test_no_options_file_means_defaults() -> None:
     assert load_options(None) == KiwiOptions()
 
@@ -144,6 +151,7 @@ def test_empty_optional_secrets_are_unset_and_unknown_options_ignored(
         ({"guest_policy": "maybe"}, "guest_policy='maybe' is not one of"),
         ({"stt_model": " "}, "stt_model must not be empty"),
         ({"stt_model": 3}, "stt_model must be text"),
+        ({"stt_compute_type": "int4"}, "stt_compute_type='int4' is not one of"),
         ({"anthropic_api_key": ["a"]}, "anthropic_api_key must be text"),
     ],
 )
@@ -201,6 +209,7 @@ def test_wyoming_services_listen_on_their_ports_with_the_users_models(
     assert _argv_option(stt, "--uri") == ["tcp://0.0.0.0:10300"]
     assert _argv_option(stt, "--model") == ["small"]
     assert _argv_option(stt, "--language") == ["de"]
+    assert _argv_option(stt, "--compute-type") == ["float32"]
     assert _argv_option(stt, "--data-dir") == ["/config/models/whisper", "/data/models/whisper"]
     assert _argv_option(stt, "--download-dir") == ["/data/models/whisper"]
     assert _argv_option(tts, "--uri") == ["tcp://0.0.0.0:10200"]

@@ -147,7 +147,11 @@ def describe_or_none(port: int, timeout_s: float = 2.0) -> dict[str, Any] | None
 
 
 def _environ(
-    data_dir: Path, ports: dict[str, int], claude: FakeAnthropic, ha: FakeHomeAssistant
+    data_dir: Path,
+    ports: dict[str, int],
+    claude: FakeAnthropic,
+    ha: FakeHomeAssistant,
+    bundled_models: Path | None = None,
 ) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("KIWI_")}
     env.pop("SUPERVISOR_TOKEN", None)
@@ -167,13 +171,23 @@ def _environ(
             "KIWI_HA_TOKEN": ha.token,
         }
     )
+    if bundled_models is not None:
+        env["KIWI_BUNDLED_MODELS"] = str(bundled_models)
     return env
 
 
-def start_launcher_stack(root: Path, options: dict[str, Any] | None = None) -> LauncherStack:
-    """Start `python -m kiwi_voice.launcher` in `root` and wait until everything is up."""
+def start_launcher_stack(
+    root: Path, options: dict[str, Any] | None = None, *, bundled_models: Path | None = None
+) -> LauncherStack:
+    """Start `python -m kiwi_voice.launcher` in `root` and wait until everything is up.
+
+    With `bundled_models` (tests/support/real_models.py's root) Kiwi runs on the real default
+    models as `make run` does (KIWI_BUNDLED_MODELS), not on the offline test models.
+    """
     data_dir = root / "data"
-    populate_models_dir(data_dir / "models")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if bundled_models is None:
+        populate_models_dir(data_dir / "models")
     options_file = root / "options.json"
     options_file.write_text(json.dumps({**OPTIONS, **(options or {})}), encoding="utf-8")
     ports = dict(zip(PORT_VARIABLES, free_ports(len(PORT_VARIABLES)), strict=True))
@@ -184,7 +198,7 @@ def start_launcher_stack(root: Path, options: dict[str, Any] | None = None) -> L
     with log.open("wb") as sink:
         launcher = subprocess.Popen(
             [sys.executable, "-m", "kiwi_voice.launcher", "--options", str(options_file)],
-            env=_environ(data_dir, ports, claude, homeassistant),
+            env=_environ(data_dir, ports, claude, homeassistant, bundled_models),
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,

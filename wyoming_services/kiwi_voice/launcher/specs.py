@@ -73,6 +73,7 @@ def build_process_specs(
         argv=(
             *service("stt", "stt"),
             "--model", options.stt_model,
+            "--compute-type", options.stt_compute_type,
             "--language", options.language,
             *model_dirs("whisper"),
         ),

@@ -18,6 +18,7 @@ from kiwi_voice.common.errors import ErrorCode, ServiceError
 from kiwi_voice.common.executor import EngineExecutor
 from kiwi_voice.common.framing import FrameLimits
 from kiwi_voice.common.handler import ServiceEventHandler, parse_event
+from kiwi_voice.common.memory import release_free_memory
 
 from .engine import LanguageDetected, Segment, TranscriptPart
 from .models import (
@@ -165,3 +166,5 @@ class SttEventHandler(ServiceEventHandler):
         _LOGGER.info("%s: transcript (%s): %s", self.client_id, language, text)
         await self.write_event(Transcript(text=text, language=language).event())
         await self.write_event(TranscriptStop().event())
+        # The transcript is out: now hand the decoder's freed buffers back (see memory.py).
+        await self.executor.run(release_free_memory)

@@ -8,6 +8,7 @@ be on its way to the client while later ones are still being synthesised.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -15,9 +16,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import onnxruntime
 from piper import PiperVoice, SynthesisConfig
+from piper.config import PiperConfig
+from piper.voice import ESPEAK_DATA_DIR
 
 from kiwi_voice.common.errors import ErrorCode, ServiceError
 
@@ -95,6 +100,39 @@ class SynthesisProgress:
             self.sentences_ready += 1
 
 
+def session_options() -> onnxruntime.SessionOptions:
+    """onnxruntime settings that keep a voice's resident memory near its weights.
+
+    The default CPU memory arena keeps the largest tensors any sentence needed (a long
+    sentence grows it by 100 MB and more) for the life of the process. Without the arena the
+    buffers go back to the heap after each run, where `release_free_memory` returns them to
+    the system; bench/bench_rss.py measures what this saves and bench_speech what it costs.
+    """
+    options = onnxruntime.SessionOptions()
+    options.enable_cpu_mem_arena = False
+    return options
+
+
+def load_piper_voice(model: Path, config: Path, *, use_cuda: bool) -> PiperVoice:
+    """`PiperVoice.load`, with Kiwi's session options (piper's load takes none)."""
+    with config.open(encoding="utf-8") as config_file:
+        voice_config = PiperConfig.from_dict(json.load(config_file))
+    providers: list[Any] = (
+        [("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})]
+        if use_cuda
+        else ["CPUExecutionProvider"]
+    )
+    session = onnxruntime.InferenceSession(
+        str(model), sess_options=session_options(), providers=providers
+    )
+    return PiperVoice(
+        config=voice_config,
+        session=session,
+        espeak_data_dir=Path(ESPEAK_DATA_DIR),
+        download_dir=Path.cwd(),
+    )
+
+
 class PiperEngine:
     """The voices of this service and the synthesis settings applied to them."""
 
@@ -159,7 +197,7 @@ class PiperEngine:
             files = self.catalog.ensure(name)
             started = time.monotonic()
             try:
-                piper_voice = PiperVoice.load(files.model, files.config, use_cuda=self.use_cuda)
+                piper_voice = load_piper_voice(files.model, files.config, use_cuda=self.use_cuda)
             except Exception as err:  # onnxruntime and JSON errors: the file is unusable
                 raise ServiceError(
                     ErrorCode.ENGINE_FAILED, f"could not load piper voice {name!r}: {err}"

@@ -31,6 +31,7 @@ from kiwi_voice.common.errors import ErrorCode, ServiceError
 from kiwi_voice.common.executor import EngineExecutor
 from kiwi_voice.common.framing import FrameLimits
 from kiwi_voice.common.handler import ServiceEventHandler, parse_event
+from kiwi_voice.common.memory import release_free_memory
 
 from .engine import LoadedVoice, PiperEngine, SynthesisProgress
 from .sentences import SentenceSplitter
@@ -126,6 +127,7 @@ class TtsEventHandler(ServiceEventHandler):
         finally:
             self._log_done("synthesize", out)
             await self._send_audio_stop(out)
+        await self._release_memory()
 
     # -- text stream ------------------------------------------------------------------
 
@@ -173,6 +175,7 @@ class TtsEventHandler(ServiceEventHandler):
                 self._log_done("text stream", stream.out)
                 await self._send_audio_stop(stream.out)
             await self.write_event(SynthesizeStopped().event())
+        await self._release_memory()
 
     # -- shared -----------------------------------------------------------------------
 
@@ -251,6 +254,10 @@ class TtsEventHandler(ServiceEventHandler):
             out.samples_sent / out.voice.sample_rate,
             out.voice.name,
         )
+
+    async def _release_memory(self) -> None:
+        """The audio is out: hand the synthesis's freed buffers back (common/memory.py)."""
+        await self.executor.run(release_free_memory)
 
     async def _send_audio_stop(self, out: AudioOut) -> None:
         timestamp = out.samples_sent * 1000 // out.voice.sample_rate
