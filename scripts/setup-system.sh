@@ -65,12 +65,17 @@ fi
 
 # gcc + libc6-dev: one HA pin (lru-dict) compiles. espeak-ng + sox: test speech.
 # pocketsphinx-testdata: real human speech. chromium: browser tests.
+# pulseaudio + pulseaudio-utils: the tests' own PulseAudio server and pactl/paplay/parecord
+# (tests/support/pulse.py). libportaudio2 (what `sounddevice` loads) + libasound2-plugins (ALSA's
+# `pulse` device, PortAudio's way into PulseAudio): the hub's host microphone and speaker.
 # festival + festvox-*: recorded people's voices for the speaker-identification tests and the
 # background cohort (tests/support/voices.py, scripts/build_speaker_cohort.py).
 FESTIVAL_VOICES=/usr/share/festival/voices
 for pkg_tool in gcc:gcc libc6-dev:/usr/include/stdio.h espeak-ng:espeak-ng sox:sox \
     pocketsphinx-testdata:/usr/share/pocketsphinx/test/data \
     chromium:chromium festival:text2wave \
+    pulseaudio:pulseaudio pulseaudio-utils:pactl \
+    libportaudio2:dpkg:libportaudio2 libasound2-plugins:dpkg:libasound2-plugins \
     festvox-kallpc16k:$FESTIVAL_VOICES/english/kal_diphone \
     festvox-kdlpc16k:$FESTIVAL_VOICES/english/ked_diphone \
     festvox-us-slt-hts:$FESTIVAL_VOICES/us/cmu_us_slt_arctic_hts \
@@ -84,7 +89,10 @@ for pkg_tool in gcc:gcc libc6-dev:/usr/include/stdio.h espeak-ng:espeak-ng sox:s
     festvox-italp16k:$FESTIVAL_VOICES/italian/lp_diphone \
     festvox-itapc16k:$FESTIVAL_VOICES/italian/pc_diphone; do
   pkg=${pkg_tool%%:*}; probe=${pkg_tool#*:}
-  if [[ $probe == /* ]]; then [ -e "$probe" ] || need_apt+=("$pkg"); else have "$probe" || need_apt+=("$pkg"); fi
+  if [[ $probe == dpkg:* ]]; then
+    # A library has no tool to probe and its path depends on the architecture: ask dpkg.
+    dpkg-query -W -f='${Status}' "${probe#dpkg:}" 2>/dev/null | grep -q 'ok installed' || need_apt+=("$pkg")
+  elif [[ $probe == /* ]]; then [ -e "$probe" ] || need_apt+=("$pkg"); else have "$probe" || need_apt+=("$pkg"); fi
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup-system: installing ${need_apt[*]}"

@@ -25,7 +25,7 @@ PARALLEL_UPDATES = 0
 class KiwiButtonDescription(ButtonEntityDescription):
     """A hub control."""
 
-    press_fn: Callable[[KiwiClient], Awaitable[None]]
+    press_fn: Callable[[KiwiClient], Awaitable[object]]
 
 
 BUTTONS: tuple[KiwiButtonDescription, ...] = (

@@ -25,6 +25,9 @@ from homeassistant.helpers.update_coordinator import UpdateFailed
 from .api import KiwiAuthenticationError, KiwiConnectionError, KiwiError, KiwiNotFoundError
 from .const import DOMAIN
 
+# The hub's code for "nothing can play audio" (no browser microphone, no host speaker).
+NO_AUDIO_OUTPUT = "no_audio_output"
+
 
 def hub_error(
     hass: HomeAssistant,
@@ -56,6 +59,8 @@ def hub_error(
     key = failed_key
     if isinstance(err, KiwiConnectionError) and unreachable_key is not None:
         key = unreachable_key
+    elif err.code == NO_AUDIO_OUTPUT:  # the same words wherever speaking was asked for
+        key = NO_AUDIO_OUTPUT
     return HomeAssistantError(
         translation_domain=DOMAIN, translation_key=key, translation_placeholders=values
     )

@@ -17,6 +17,7 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.util.json import JsonValueType
 
 from .const import DOMAIN
 from .coordinator import KiwiConfigEntry
@@ -104,7 +105,7 @@ async def _call_hub(
         return await request
 
 
-async def _async_speak(call: ServiceCall) -> None:
+async def _async_speak(call: ServiceCall) -> ServiceResponse:
     entry = _loaded_entry(call)
     client = entry.runtime_data.client
     if (soul := call.data.get(ATTR_SOUL)) is not None:
@@ -116,9 +117,10 @@ async def _async_speak(call: ServiceCall) -> None:
                 translation_placeholders={"soul": soul, "souls": ", ".join(sorted(known))},
             )
         await _call_hub(call, entry, client.set_soul(soul), not_found_key="unknown_soul")
-    await _call_hub(
+    played_on = await _call_hub(
         call, entry, client.tts_test(call.data[ATTR_TEXT]), not_found_key="endpoint_missing"
     )
+    return {"played_on": list[JsonValueType](played_on)}
 
 
 async def _async_resolve_approval(call: ServiceCall, *, approved: bool) -> None:
@@ -158,13 +160,20 @@ async def _async_enroll_speaker(call: ServiceCall) -> ServiceResponse:
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions once, for all Kiwi entries."""
     plain: tuple[tuple[str, _Handler, vol.Schema], ...] = (
-        (SERVICE_SPEAK, _async_speak, SPEAK_SCHEMA),
         (SERVICE_APPROVE, partial(_async_resolve_approval, approved=True), APPROVAL_SCHEMA),
         (SERVICE_DENY, partial(_async_resolve_approval, approved=False), APPROVAL_SCHEMA),
         (SERVICE_RESET_CONTEXT, _async_reset_context, ENTRY_SCHEMA),
     )
     for name, handler, schema in plain:
         hass.services.async_register(DOMAIN, name, handler, schema=schema)
+    # speak answers where it played (`played_on`); enroll_speaker the new profile.
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_SPEAK,
+        _async_speak,
+        schema=SPEAK_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
     hass.services.async_register(
         DOMAIN,
         SERVICE_ENROLL_SPEAKER,

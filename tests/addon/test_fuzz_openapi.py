@@ -14,6 +14,7 @@ import json
 import math
 import urllib.request
 import wave
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -29,6 +30,7 @@ from scipy.signal import resample_poly
 
 from tests.support.hub_openapi import OpenApiContract
 from tests.support.hub_process import HubProcess
+from tests.support.pipeline_client import background_browser
 from tests.support.pipeline_stack import PipelineStack, stack_fixture
 from tests.support.speech import espeak_pcm
 from tests.support.voices import TEST_SENTENCES
@@ -86,6 +88,15 @@ schemathesis.openapi.media_type("audio/wav", WAV_BODIES)
 
 # kiwi-stt too: a new stt_model or stt_device is loaded by it before PATCH /api/config answers.
 stack = stack_fixture(services=("speaker", "stt", "tts"), clean_log=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def listening_browser(stack: PipelineStack) -> Iterator[None]:
+    """A browser microphone stays connected, so POST /api/tts/test has somewhere to play
+    (without one its 503 `no_audio_output` is right, and not what is fuzzed here)."""
+    assert stack.hub is not None
+    with background_browser(stack.hub.ws_url("/api/audio")):
+        yield
 
 
 @pytest.fixture(scope="module")

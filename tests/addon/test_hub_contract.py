@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.support import offline_models
 from tests.support.hub_fake_ha import FakeHomeAssistant
 from tests.support.hub_openapi import CheckedClient, OpenApiContract
 from tests.support.hub_process import HubProcess, restart_hub, start_hub
+from tests.support.pipeline_client import AudioClient
 from tests.support.pipeline_stack import service_starters, start_services
 from tests.support.ports import free_port
 from tests.support.speech import espeak_wav
@@ -312,11 +314,31 @@ async def test_nsfw_soul_needs_the_owners_consent(client: CheckedClient) -> None
     assert (await client.call("GET", "/api/soul/current")).body["id"] == "default"
 
 
-async def test_tts_test_speaks_through_kiwi_tts(client: CheckedClient) -> None:
+async def test_tts_test_with_nothing_to_play_on_is_an_error(client: CheckedClient) -> None:
+    """No browser connected and no host speaker: "speaking" would be a lie."""
+    answer = await client.call("POST", "/api/tts/test")
+    assert answer.status == 503
+    assert answer.body["error"]["code"] == "no_audio_output"
+
+
+async def test_tts_test_speaks_through_kiwi_tts(client: CheckedClient, hub: HubProcess) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        AudioClient.connect(session, hub.ws_url("/api/audio"), hello={}) as browser,
+    ):
+        await _speak_and_check(client, browser)
+
+
+async def _speak_and_check(client: CheckedClient, browser: AudioClient) -> None:
     seq = await current_seq(client)
     answer = await client.call("POST", "/api/tts/test")
     assert answer.status == 200
-    assert answer.body == {"status": "speaking", "text": "Hello, I am Kiwi!"}
+    played_on = [f"browser:{browser.frames('hello_ack')[0]['session_id']}"]
+    assert answer.body == {
+        "status": "speaking",
+        "text": "Hello, I am Kiwi!",
+        "played_on": played_on,
+    }
     frames = await events_after(client, seq, "TTS_FINISHED")
     frames += await events_after(client, frames[-1]["seq"], "STATE_CHANGED")
     assert names(frames) == ["STATE_CHANGED", "TTS_STARTED", "TTS_FINISHED", "STATE_CHANGED"]
@@ -330,7 +352,17 @@ async def test_tts_test_speaks_through_kiwi_tts(client: CheckedClient) -> None:
     assert seqs == sorted(seqs) == list(range(seq + 1, seq + 5))
 
     custom = await client.call("POST", "/api/tts/test", json={"text": "Testing one two."})
-    assert custom.body == {"status": "speaking", "text": "Testing one two."}
+    assert custom.body == {"status": "speaking", "text": "Testing one two.", "played_on": played_on}
+    await browser.wait_frame("audio_start")
+    assert browser.audio_bytes() > 0  # it did play where it said
+
+    # Only the output named `target` plays; an output nobody connected is refused.
+    aimed = await client.call("POST", "/api/tts/test", json={"text": "Hi.", "target": played_on[0]})
+    assert aimed.body["played_on"] == played_on
+    missing = await client.call("POST", "/api/tts/test", json={"text": "Hi.", "target": "host"})
+    assert missing.status == 404
+    assert missing.body["error"]["code"] == "unknown_output"
+    assert played_on[0] in missing.body["error"]["message"]  # it says what is connected
 
 
 async def test_stop_and_reset_context(client: CheckedClient) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 import wave
 from pathlib import Path
 
@@ -244,9 +245,12 @@ def test_turn_metrics_are_measured_from_the_end_of_speech() -> None:
 
 
 async def test_host_audio_is_off_without_sounddevice(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from kiwi_voice.hub.audio.host import HostAudio
+
+    # sounddevice is a dependency now: a machine without it is one where importing it fails.
+    monkeypatch.setitem(sys.modules, "sounddevice", None)
     from kiwi_voice.hub.context import build_context
     from kiwi_voice.hub.options import parse_options
     from kiwi_voice.hub.voice.setup import build_pipeline

@@ -25,6 +25,7 @@ from tests.ha.kiwi_common import (
     SECOND_VOICE,
     SPEAKER_VOICES,
     WyomingServices,
+    browser_speaker,
     enroll,
     entry_for,
     hub_client_for,
@@ -32,6 +33,7 @@ from tests.ha.kiwi_common import (
 )
 from tests.support.hub_process import HubProcess, start_hub
 from tests.support.offline_models import PIPER_VOICE_NAME, piper_voice_path
+from tests.support.pipeline_client import AudioClient
 from tests.support.pipeline_stack import offline_models_dir, service_starters, start_services
 
 
@@ -141,6 +143,15 @@ async def kiwi_hub(
     yield hub
     if hub is not kiwi_hub_process:
         hub.stop(stop_speaker=False)
+
+
+@pytest.fixture
+async def listening_browser(
+    kiwi_hub: HubProcess, hub_session: aiohttp.ClientSession
+) -> AsyncIterator[AudioClient]:
+    """A browser microphone connected to the test's hub: Kiwi has something to speak on."""
+    async with browser_speaker(kiwi_hub, hub_session) as browser:
+        yield browser
 
 
 @pytest.fixture

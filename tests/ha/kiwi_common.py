@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -18,6 +19,7 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.kiwi.api import KiwiClient
 from custom_components.kiwi.const import DOMAIN
 from tests.support.hub_process import HubProcess
+from tests.support.pipeline_client import AudioClient
 from tests.support.speech import espeak_wav
 from tests.support.voices import ENROL_SENTENCES
 from tests.support.waiting import until_async
@@ -174,3 +176,13 @@ async def type_to_kiwi(client: KiwiClient, text: str) -> list[dict[str, object]]
                 if frames[-1]["type"] == "end":
                     break
     return frames
+
+
+@contextlib.asynccontextmanager
+async def browser_speaker(
+    hub: HubProcess, session: aiohttp.ClientSession
+) -> AsyncIterator[AudioClient]:
+    """A browser microphone connected to `hub` (/api/audio, with the handshake done): something
+    that plays what Kiwi says, so speaking is not refused with `no_audio_output`."""
+    async with AudioClient.connect(session, hub.ws_url("/api/audio"), hello={}) as client:
+        yield client

@@ -10,7 +10,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.kiwi.api import KiwiClient
-from tests.ha.kiwi_common import snapshot_kiwi_platform, wait_for_state
+from tests.ha.kiwi_common import browser_speaker, snapshot_kiwi_platform, wait_for_state
+from tests.support.hub_process import HubProcess
 
 # Real processes behind every test: a hang fails the test instead of the run.
 pytestmark = pytest.mark.timeout(120)
@@ -36,7 +37,10 @@ async def test_binary_sensors(
 
 
 async def test_speaking_follows_the_hub(
-    hass: HomeAssistant, hub_client: KiwiClient, init_integration: MockConfigEntry
+    hass: HomeAssistant,
+    hub_client: KiwiClient,
+    kiwi_hub: HubProcess,
+    init_integration: MockConfigEntry,
 ) -> None:
     """Speaking turns on while Kiwi says the test phrase and off when it is done."""
     seen: list[str] = []
@@ -47,6 +51,7 @@ async def test_speaking_follows_the_hub(
 
     hass.bus.async_listen("state_changed", record)
     assert hass.states.get(SPEAKING).state == STATE_OFF
-    await hub_client.tts_test("Good morning.")
-    await wait_for_state(hass, SPEAKING, STATE_OFF)
+    async with browser_speaker(kiwi_hub, hub_client.session):
+        await hub_client.tts_test("Good morning.")
+        await wait_for_state(hass, SPEAKING, STATE_OFF)
     assert seen[0] == STATE_ON

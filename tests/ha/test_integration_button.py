@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import aiohttp
 import pytest
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN
 from homeassistant.components.button import SERVICE_PRESS
@@ -15,7 +16,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.kiwi.const import KIWI_EVENT
-from tests.ha.kiwi_common import entry_for, setup_entry, snapshot_kiwi_platform, wait_for
+from tests.ha.kiwi_common import (
+    browser_speaker,
+    entry_for,
+    setup_entry,
+    snapshot_kiwi_platform,
+    wait_for,
+)
 from tests.support.hub_process import HubProcess
 
 # Real processes behind every test: a hang fails the test instead of the run.
@@ -53,6 +60,7 @@ async def test_buttons(
         ("button.kiwi_test_voice", "TTS_STARTED"),
     ],
 )
+@pytest.mark.usefixtures("listening_browser")
 async def test_button_reaches_the_hub(
     hass: HomeAssistant, init_integration: MockConfigEntry, button: str, hub_event: str
 ) -> None:
@@ -66,6 +74,7 @@ async def test_button_reaches_the_hub(
     )
 
 
+@pytest.mark.usefixtures("listening_browser")
 async def test_stop_interrupts_speech(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
@@ -102,8 +111,13 @@ async def test_failed_command_is_a_translated_error(
     with pytest.MonkeyPatch.context() as patches:
         patches.setattr("custom_components.kiwi.PLATFORMS", platforms)
         entry = await setup_entry(hass, entry_for(hub))
+        # Nothing to play on: refused before TTS is asked, in words a user can act on.
         with pytest.raises(HomeAssistantError) as raised:
             await press(hass, "button.kiwi_test_voice")
+        assert raised.value.translation_key == "no_audio_output"
+        async with aiohttp.ClientSession() as session, browser_speaker(hub, session):
+            with pytest.raises(HomeAssistantError) as raised:
+                await press(hass, "button.kiwi_test_voice")
         assert raised.value.translation_key == "command_failed"
         assert "cannot reach the TTS service" in str(raised.value)
         await hass.config_entries.async_unload(entry.entry_id)

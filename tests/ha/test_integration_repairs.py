@@ -15,6 +15,7 @@ from custom_components.kiwi.const import DOMAIN
 from tests.ha.kiwi_common import (
     TEST_ENTRY_ID,
     WyomingServices,
+    browser_speaker,
     entry_for,
     hub_client_for,
     setup_entry,
@@ -66,8 +67,10 @@ async def test_missing_model_raises_a_repair_until_the_service_works(
     issue_registry = ir.async_get(hass)
     hub = start_kiwi_hub(tts_uri=tts_without_voice.uri)
     entry = await setup_entry(hass, entry_for(hub))
-    with pytest.raises(KiwiResponseError):
-        await hub_client_for(hub, hub_session).tts_test("Hello")
+    with pytest.raises(KiwiResponseError) as refused:
+        async with browser_speaker(hub, hub_session):  # something to play on: TTS is asked
+            await hub_client_for(hub, hub_session).tts_test("Hello")
+    assert refused.value.code == "model_missing"
     await wait_for(
         hass, lambda: issue_registry.async_get_issue(DOMAIN, ISSUE) is not None, "no issue"
     )
@@ -81,7 +84,8 @@ async def test_missing_model_raises_a_repair_until_the_service_works(
     fixed = start_hub(hub.data_dir, port=hub.port, speaker=False, tts_uri=kiwi_services.tts.uri)
     try:
         await wait_for(hass, lambda: entry.runtime_data.coordinator.connected, "no reconnect")
-        async with aiohttp.ClientSession() as session:  # the old hub's connections are dead
+        # A new session: the old hub's connections are dead.
+        async with aiohttp.ClientSession() as session, browser_speaker(fixed, session):
             await hub_client_for(fixed, session).tts_test("Hello")
         await wait_for(
             hass, lambda: issue_registry.async_get_issue(DOMAIN, ISSUE) is None, "issue stayed"

@@ -14,7 +14,14 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.kiwi.api import KiwiClient
 from custom_components.kiwi.const import KIWI_EVENT
-from tests.ha.kiwi_common import snapshot_kiwi_platform, type_to_kiwi, wait_for, wait_for_state
+from tests.ha.kiwi_common import (
+    browser_speaker,
+    snapshot_kiwi_platform,
+    type_to_kiwi,
+    wait_for,
+    wait_for_state,
+)
+from tests.support.hub_process import HubProcess
 from tests.support.speech import SAMPLE_RATE, espeak_wav, wav_pcm
 
 # Real processes behind every test: a hang fails the test instead of the run.
@@ -79,7 +86,10 @@ async def test_speaker_identified_updates_active_speaker_and_last_seen(
 
 
 async def test_tts_moves_the_assistant_state(
-    hass: HomeAssistant, hub_client: KiwiClient, init_integration: MockConfigEntry
+    hass: HomeAssistant,
+    hub_client: KiwiClient,
+    kiwi_hub: HubProcess,
+    init_integration: MockConfigEntry,
 ) -> None:
     """Kiwi speaks a test phrase: the state goes to speaking and back to idle."""
     seen: list[str] = []
@@ -91,8 +101,9 @@ async def test_tts_moves_the_assistant_state(
             else None
         ),
     )
-    await hub_client.tts_test("Hello there.")
-    await wait_for_state(hass, "sensor.kiwi_assistant_state", "idle")
+    async with browser_speaker(kiwi_hub, hub_client.session):
+        await hub_client.tts_test("Hello there.")
+        await wait_for_state(hass, "sensor.kiwi_assistant_state", "idle")
     assert "speaking" in seen
 
 

@@ -14,7 +14,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.kiwi.api import KiwiClient
 from custom_components.kiwi.const import DOMAIN, KIWI_EVENT
-from tests.ha.kiwi_common import wait_for
+from tests.ha.kiwi_common import browser_speaker, wait_for
+from tests.support.hub_process import HubProcess
 from tests.support.speech import espeak_wav
 
 # Real processes behind every test: a hang fails the test instead of the run.
@@ -43,14 +44,23 @@ async def recordings(socket_enabled: None) -> AsyncIterator[str]:
 
 
 async def test_speak_with_a_soul(
-    hass: HomeAssistant, hub_client: KiwiClient, init_integration: MockConfigEntry
+    hass: HomeAssistant,
+    hub_client: KiwiClient,
+    kiwi_hub: HubProcess,
+    init_integration: MockConfigEntry,
 ) -> None:
-    """kiwi.speak switches the soul first, then the hub speaks the text."""
+    """kiwi.speak switches the soul first, then the hub speaks the text, and says where."""
     events = async_capture_events(hass, KIWI_EVENT)
-    await act(
-        hass, "speak", config_entry_id=init_integration.entry_id, text="Dinner is ready.",
-        soul="butler",
-    )  # fmt: skip
+    async with browser_speaker(kiwi_hub, hub_client.session) as browser:
+        answer = await hass.services.async_call(
+            DOMAIN, "speak",
+            {"config_entry_id": init_integration.entry_id, "text": "Dinner is ready.",
+             "soul": "butler"},
+            blocking=True, return_response=True,
+        )  # fmt: skip
+        await browser.wait_frame("audio_start")
+    session_id = browser.frames("hello_ack")[0]["session_id"]
+    assert answer == {"played_on": [f"browser:{session_id}"]}
     assert (await hub_client.status()).active_soul == "butler"
     await wait_for(
         hass,
@@ -60,6 +70,16 @@ async def test_speak_with_a_soul(
         ),
         "the hub did not speak the text",
     )
+
+
+async def test_speak_with_nothing_to_play_on_is_a_translated_error(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """No browser microphone, no host speaker: kiwi.speak fails and says why."""
+    with pytest.raises(HomeAssistantError) as raised:
+        await act(hass, "speak", config_entry_id=init_integration.entry_id, text="Anyone?")
+    assert raised.value.translation_key == "no_audio_output"
+    assert "Nothing can play Kiwi's voice" in str(raised.value)
 
 
 async def test_speak_with_an_unknown_soul(

@@ -131,7 +131,9 @@ def start_hub(
         "--tts-uri", tts_uri or f"tcp://127.0.0.1:{free_port()}",
         *args,
     ]  # fmt: skip
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    # Host audio off unless a test asks for it: whatever sound device this machine has (or
+    # lacks) must not decide what a test hears (tests/addon/test_host_audio_pulse.py turns it on).
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "KIWI_HOST_AUDIO": "off", **(env or {})}
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
             command,

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,3 +183,37 @@ def is_subsequence(wanted: list[str], actual: list[str]) -> bool:
     """Whether `wanted` appears in `actual` in this order (other items may come between)."""
     remaining = iter(actual)
     return all(any(item == name for item in remaining) for name in wanted)
+
+
+@contextlib.contextmanager
+def background_browser(url: str) -> Iterator[None]:
+    """An /api/audio client that stays connected (handshake done) in a thread of its own, for
+    synchronous tests: the hub has somewhere to play (POST /api/tts/test answers 503
+    `no_audio_output` while nothing is connected). It reads and drops whatever it is sent."""
+    connected = threading.Event()
+    failed: list[BaseException] = []
+    loop = asyncio.new_event_loop()
+    stop = loop.create_future()
+
+    async def run() -> None:
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                AudioClient.connect(session, url, hello={}),
+            ):
+                connected.set()
+                await stop
+        except BaseException as err:  # reported by the waiting test thread
+            failed.append(err)
+            connected.set()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), daemon=True)
+    thread.start()
+    try:
+        if not connected.wait(WAIT_S) or failed:
+            raise RuntimeError(f"the background browser did not connect: {failed}")
+        yield
+    finally:
+        loop.call_soon_threadsafe(lambda: stop.done() or stop.set_result(None))
+        thread.join(WAIT_S)
+        loop.close()

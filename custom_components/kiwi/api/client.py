@@ -226,9 +226,19 @@ class KiwiClient:
 
     # Voice and controls
 
-    async def tts_test(self, text: str | None = None) -> None:
-        """POST /api/tts/test: speak ``text`` (the hub's default phrase when None)."""
-        await self.request("POST", "/api/tts/test", json={"text": text} if text else {})
+    async def tts_test(self, text: str | None = None, target: str | None = None) -> list[str]:
+        """POST /api/tts/test: speak ``text`` (the hub's default phrase when None), on the
+        output labelled ``target`` only when given; returns where it plays.
+
+        The hub refuses (503 ``no_audio_output``) when nothing can play the audio."""
+        body: JsonObject = {}
+        if text:
+            body["text"] = text
+        if target:
+            body["target"] = target
+        answer = await self.request("POST", "/api/tts/test", json=body)
+        played_on = answer.get("played_on")
+        return [str(label) for label in played_on] if isinstance(played_on, list) else []
 
     async def stop(self) -> None:
         """POST /api/stop: interrupt playback."""

@@ -13,8 +13,10 @@ from aiohttp import web
 
 
 class Controls(Protocol):
-    async def speak(self, text: str) -> None:
-        """Start speaking `text`; return once audio started. Raises ServiceError if it cannot."""
+    async def speak(self, text: str, target: str | None = None) -> list[str]:
+        """Start speaking `text` (on the output labelled `target` only, when given); return
+        where it plays once audio started. Raises ServiceError if TTS fails and
+        playback.NoAudioOutput when nothing can play it."""
 
     async def stop(self) -> bool:
         """Stop speaking now; True if something was interrupted."""

@@ -433,11 +433,20 @@ class SoulSwitchResponse(TypedDict):
 
 class TtsTestRequest(TypedDict, total=False):
     text: Annotated[str, Length(1, 1000)]
+    target: Annotated[
+        str,
+        Length(1, 128),
+        Doc("Kiwi addition: play only on the output with this label (host, browser:ab12cd34)"),
+    ]
 
 
 class TtsTestResponse(TypedDict):
     status: Literal["speaking"]
     text: str
+    played_on: Annotated[
+        list[str],
+        Doc("Kiwi addition: where it plays (host, browser:ab12cd34, ...); never empty"),
+    ]
 
 
 class StopResponse(TypedDict):

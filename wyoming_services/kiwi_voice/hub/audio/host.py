@@ -67,6 +67,9 @@ class HostSpeaker:
 class _HostOutput:
     """HostSpeaker as one of the hub's PlaybackOutputs (announcements)."""
 
+    label = HostSpeaker.label
+    can_play = True
+
     def __init__(self, speaker: HostSpeaker) -> None:
         self._speaker = speaker
 

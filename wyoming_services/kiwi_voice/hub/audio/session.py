@@ -158,6 +158,14 @@ class SessionOutput:
     def __init__(self, session: AudioSession) -> None:
         self._session = session
 
+    @property
+    def label(self) -> str:
+        return self._session.label
+
+    @property
+    def can_play(self) -> bool:
+        return self._session.options.output_format != "none"
+
     async def play(self, chunk: AudioChunk) -> None:
         self._session._stopped.discard(ANNOUNCEMENT_TURN)
         await self._session.play(ANNOUNCEMENT_TURN, chunk)

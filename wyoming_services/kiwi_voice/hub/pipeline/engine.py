@@ -15,7 +15,7 @@ import secrets
 from typing import Literal
 
 from kiwi_voice.hub.event_payloads import EventType, wake_word_detected
-from kiwi_voice.hub.playback import PlaybackOutputs
+from kiwi_voice.hub.playback import NoAudioOutput, PlaybackOutputs
 from kiwi_voice.hub.state import AssistantState
 
 from . import frames
@@ -36,6 +36,7 @@ class Pipeline:
     def __init__(self, services: TurnServices, outputs: PlaybackOutputs) -> None:
         self._services = services
         self._runner = TurnRunner(services)
+        self._outputs = outputs
         self._broadcast = BroadcastSink(outputs)
         self._lock = asyncio.Lock()
         self._turns: dict[str, tuple[Turn, asyncio.Task[Turn]]] = {}
@@ -151,16 +152,32 @@ class Pipeline:
 
     # ---- announcements ----------------------------------------------------------------------
 
-    async def announce(self, text: str) -> None:
-        """Say `text` on every output; returns once audio started (raises if it cannot)."""
+    async def announce(self, text: str, target: str | None = None) -> list[str]:
+        """Say `text` on every output (on the output labelled `target` only, when given).
+
+        Returns once audio started, with the labels of the outputs it plays on. Raises
+        NoAudioOutput when nothing can play it (reporting success then would be a lie), and
+        ServiceError when TTS fails."""
+        played_on = self._outputs.labels(target)
+        if not played_on and target is not None:
+            known = ", ".join(self._outputs.labels()) or "none"
+            raise NoAudioOutput(
+                "unknown_output", f"No output {target!r} is connected (connected: {known})"
+            )
+        if not played_on:
+            raise NoAudioOutput(
+                "no_audio_output",
+                "Nothing can play audio: no browser microphone is connected and the hub has "
+                "no speaker (KIWI_HOST_AUDIO; in the add-on, the host's audio)",
+            )
         await self.interrupt()
-        request = TurnRequest(
-            turn_id=new_turn_id(), sink=self._broadcast, trigger="announcement", text=text
-        )
+        sink = self._broadcast if target is None else BroadcastSink(self._outputs, target)
+        request = TurnRequest(turn_id=new_turn_id(), sink=sink, trigger="announcement", text=text)
         turn = Turn(request, TurnTimer(request.turn_id))
         turn.first_audio = asyncio.get_running_loop().create_future()
         self._start(turn)
         await turn.first_audio
+        return played_on
 
     async def close(self) -> None:
         await self.interrupt()

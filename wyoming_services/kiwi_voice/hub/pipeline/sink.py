@@ -53,24 +53,28 @@ class SilentSink:
 
 
 class BroadcastSink:
-    """Announcements (POST /api/tts/test, the integration's speak): every registered output."""
+    """Announcements (POST /api/tts/test, the integration's speak): every registered output,
+    or the one output named `target` (a satellite's announcement)."""
 
-    label = "broadcast"
-
-    def __init__(self, outputs: PlaybackOutputs) -> None:
+    def __init__(self, outputs: PlaybackOutputs, target: str | None = None) -> None:
         self._outputs = outputs
+        self._target = target
         self._stopped: set[str] = set()
+
+    @property
+    def label(self) -> str:
+        return self._target or "broadcast"
 
     async def send_frame(self, frame: TurnFrame) -> None:
         return None
 
     async def play(self, turn_id: str, chunk: AudioChunk) -> None:
         if turn_id not in self._stopped:
-            await self._outputs.play(chunk)
+            await self._outputs.play(chunk, self._target)
 
     async def stop_playback(self, turn_id: str) -> None:
         self._stopped.add(turn_id)
-        await self._outputs.flush()
+        await self._outputs.flush(self._target)
 
     async def wait_played(self, turn_id: str) -> None:
         self._stopped.discard(turn_id)

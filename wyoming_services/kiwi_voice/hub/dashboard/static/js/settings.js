@@ -117,7 +117,7 @@ export class SettingsView {
     const button = event.submitter ?? event.target.querySelector("button");
     await busy(button, this.controlsStatus, async () => {
       const answer = await this.api.post("api/tts/test", text ? { text } : {});
-      say(this.controlsStatus, `Speaking “${answer.text}”.`, "ok");
+      say(this.controlsStatus, `Speaking “${answer.text}” on ${answer.played_on.join(", ")}.`, "ok");
     });
   }
 
