@@ -31,6 +31,7 @@ from tests.support import real_models
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.hub_process import HubProcess, start_hub
 from tests.support.offline_models import PIPER_VOICE_NAME, WHISPER_MODEL_NAME, piper_voice_path
+from tests.support.pipeline_client import background_browser
 from tests.support.speech import espeak_wav
 from tests.support.waiting import until_async
 from tests.support.wyoming_process import ServiceProcess, start_service
@@ -180,8 +181,11 @@ async def world(
     hub: HubProcess, processes: tuple[ServiceProcess, ServiceProcess, FakeAnthropic, Path]
 ) -> AsyncIterator[World]:
     stt, tts, claude, _root = processes
-    async with aiohttp.ClientSession() as session:
-        yield World(hub, stt, tts, claude, session)
+    # A browser microphone stays connected so POST /api/tts/test has somewhere to play
+    # (with nothing to play on it rightly answers 503 no_audio_output).
+    with background_browser(hub.ws_url("/api/audio")):
+        async with aiohttp.ClientSession() as session:
+            yield World(hub, stt, tts, claude, session)
 
 
 async def test_stt_model_switches_the_running_model(world: World) -> None:
