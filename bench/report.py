@@ -57,9 +57,6 @@ DERIVED: tuple[tuple[str, str, str, str, str, bool], ...] = (
      "TTS: whole answer (ms)", "piper in process", True),
     ("speech", "tts_kiwi.first_audio_ms", "tts_wyoming_piper_*.first_audio_ms",
      "TTS: first audio (ms)", "wyoming-piper", True),
-    ("wake_speaker", "kiwi_wake.max_sustained_streams",
-     "wyoming_openwakeword.max_sustained_streams",
-     "wake: live streams sustained", "wyoming-openwakeword", False),
     ("pipeline", "first_audio_ms.sentence_streaming*", "first_audio_ms.whole_answer*",
      "first audio of a streamed answer (ms)", "the whole answer to TTS at once", True),
 )  # fmt: skip

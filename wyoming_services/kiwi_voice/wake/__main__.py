@@ -73,6 +73,14 @@ def _parser() -> argparse.ArgumentParser:
         help="stream time after a detection before the same wake word can fire again",
     )
     parser.add_argument(
+        "--second-look-frames",
+        type=int,
+        default=0,
+        help="a second look against look-alike phrases: fire only when the trigger level is "
+        "reached again within this many 80 ms frames (0: off; 2 halves look-alike wakes, "
+        "see docs/wake.md)",
+    )
+    parser.add_argument(
         "--download-url",
         default=BUILTIN_RELEASE_URL,
         help="where missing built-in models are fetched from (<url>/<file name>)",
@@ -90,7 +98,9 @@ async def _main() -> None:
     parser = _parser()
     args = parse_args(parser)
     try:
-        settings = DetectionSettings(args.threshold, args.trigger_level, args.refractory_seconds)
+        settings = DetectionSettings(
+            args.threshold, args.trigger_level, args.refractory_seconds, args.second_look_frames
+        )
     except ValueError as err:
         parser.error(str(err))
     config = WakeConfig(

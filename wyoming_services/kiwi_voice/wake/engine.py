@@ -12,7 +12,10 @@ Scoring follows openwakeword 0.6.0's `Model.predict` frame by frame: every 80 ms
 each selected classifier one score in [0, 1]; the first 5 frames of a stream score 0 (the
 feature buffer still holds seed noise). A wake word *fires* when `trigger_level` activations
 have accumulated (+1 for a frame at or above the threshold, -1 down to 0 otherwise, as in
-wyoming-openwakeword), and then stays quiet for `refractory_seconds` of stream time.
+wyoming-openwakeword), and then stays quiet for `refractory_seconds` of stream time. With a
+second look (`second_look_frames` N), reaching the trigger level is only a first look: the
+wake word fires when it reaches it again within the next N frames. Real wake phrases hold a
+high score over several frames; look-alikes ("hey jasmine" for hey_jarvis) mostly peak in one.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ class DetectionSettings:
     threshold: float = 0.5
     trigger_level: int = 1
     refractory_seconds: float = 2.0
+    # 0: off. N: a wake word that reaches its trigger level fires only when it does so again
+    # within the next N frames (a second look, 80 ms each), which look-alike phrases rarely do.
+    second_look_frames: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -51,6 +57,8 @@ class DetectionSettings:
             raise ValueError(f"trigger level must be at least 1, not {self.trigger_level}")
         if self.refractory_seconds < 0:
             raise ValueError("refractory time cannot be negative")
+        if self.second_look_frames < 0:
+            raise ValueError("second look frames cannot be negative")
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class _WakeWordState:
     classifier: WakeWordClassifier
     activations: int = 0
     quiet_until_sample: int = 0
+    look_until_frame: int = 0  # a first look is waiting for its second until this frame
 
 
 class WakeEngine:
@@ -208,6 +217,11 @@ class WakeStream:
         state.activations = 0
         if self.samples_scored < state.quiet_until_sample:
             return None
+        if settings.second_look_frames:
+            if state.look_until_frame < self.frames_scored:  # a first look: wait for a second
+                state.look_until_frame = self.frames_scored + settings.second_look_frames
+                return None
+            state.look_until_frame = 0
         state.quiet_until_sample = self.samples_scored + int(
             settings.refractory_seconds * SAMPLE_RATE
         )

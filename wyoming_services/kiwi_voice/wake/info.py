@@ -29,6 +29,8 @@ def build_info(
         f"threshold {settings.threshold:g}, trigger level {settings.trigger_level}, "
         f"refractory {settings.refractory_seconds:g} s"
     )
+    if settings.second_look_frames:
+        description += f"; second look within {settings.second_look_frames} frame(s)"
     if downloading:
         description += f" (downloading {', '.join(downloading)})"
     elif models.problem:
