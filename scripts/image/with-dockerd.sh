@@ -17,6 +17,11 @@ exec_root="/run/kiwi-docker-$(printf %s "$dir" | sha256sum | cut -c1-12)"
 sock="$dir/docker.sock"
 mkdir -p "$dir/data" "$exec_root"
 log="$dir/dockerd.log"
+# One daemon per data root: a second would fight the first over its socket and its files.
+if [ -s "$dir/dockerd.pid" ] && kill -0 "$(cat "$dir/dockerd.pid")" 2>/dev/null; then
+  echo "image: a dockerd (PID $(cat "$dir/dockerd.pid")) already uses $dir; wait for it" >&2
+  exit 1
+fi
 
 /usr/sbin/dockerd \
   --data-root "$dir/data" \
