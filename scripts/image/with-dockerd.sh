@@ -38,6 +38,10 @@ stop() {
   for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done  # waits for dockerd's own shutdown
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  # dockerd bind-mounts the host's network namespace at netns/default and leaves it mounted.
+  if mountpoint -q "$exec_root/netns/default" 2>/dev/null; then umount "$exec_root/netns/default"; fi
+  # The daemon's runtime state: nothing in it outlives the daemon. Not when a mount stays.
+  if ! grep -q " $exec_root/" /proc/self/mounts; then rm -rf "$exec_root"; fi
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
