@@ -124,7 +124,7 @@ image: | $(UV)
 	$(IMAGE_DOCKERD) bash scripts/image/build.sh
 
 # Not part of `make test`: it needs a container engine and builds the image first.
-test-image: system $(ADDON_VENV)/.installed $(MODELS_INDEX) | $(UV)
+test-image: system $(ADDON_VENV)/.installed | $(UV)
 	bash scripts/image/install-tools.sh
 	$(IMAGE_DOCKERD) bash -c 'bash scripts/image/build.sh && $(ADDON_VENV)/bin/pytest tests/image $(PYTEST_ARGS)'
 

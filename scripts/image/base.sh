@@ -18,6 +18,6 @@ deb $mirror bookworm main
 deb $mirror bookworm-updates main
 deb http://deb.debian.org/debian-security bookworm-security main
 SOURCES
-rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/*
 tar -C "$rootfs" -c . | "$DOCKER" import - "$image" >/dev/null
 echo "image: base $image imported"

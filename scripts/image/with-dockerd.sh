@@ -17,6 +17,11 @@ exec_root="/run/kiwi-docker-$(printf %s "$dir" | sha256sum | cut -c1-12)"
 sock="$dir/docker.sock"
 mkdir -p "$dir/data" "$exec_root"
 log="$dir/dockerd.log"
+# One daemon per data root: a second would fight the first over its socket and its files.
+if [ -s "$dir/dockerd.pid" ] && kill -0 "$(cat "$dir/dockerd.pid")" 2>/dev/null; then
+  echo "image: a dockerd (PID $(cat "$dir/dockerd.pid")) already uses $dir; wait for it" >&2
+  exit 1
+fi
 
 /usr/sbin/dockerd \
   --data-root "$dir/data" \
@@ -33,6 +38,10 @@ stop() {
   for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done  # waits for dockerd's own shutdown
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  # dockerd bind-mounts the host's network namespace at netns/default and leaves it mounted.
+  if mountpoint -q "$exec_root/netns/default" 2>/dev/null; then umount "$exec_root/netns/default"; fi
+  # The daemon's runtime state: nothing in it outlives the daemon. Not when a mount stays.
+  if ! grep -q " $exec_root/" /proc/self/mounts; then rm -rf "$exec_root"; fi
 }
 trap stop EXIT
 trap 'exit 130' INT TERM

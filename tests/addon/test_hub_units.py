@@ -419,19 +419,25 @@ def test_secrets_come_from_the_environment_and_never_print() -> None:
     assert "sup" not in repr(secrets)
 
 
-def test_home_assistant_target(store: Store) -> None:
-    from kiwi_voice.hub.homeassistant import SUPERVISOR_URL, HomeAssistantClient
+def test_home_assistant_target(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiwi_voice.hub.homeassistant import HomeAssistantClient
 
     settings = SettingsStore(store, DEFAULTS)
     assert HomeAssistantClient(settings, None, in_addon=True).target() is None  # no token
     addon = HomeAssistantClient(settings, "sup", in_addon=True).target()
     assert addon is not None
-    assert (addon.base_url, addon.mode) == (SUPERVISOR_URL, "supervisor")
+    assert (addon.base_url, addon.mode) == ("http://supervisor/core", "supervisor")
     assert HomeAssistantClient(settings, "llat", in_addon=False).target() is None  # no URL
     settings.update({"homeassistant_url": "http://ha.local:8123/"})
     direct = HomeAssistantClient(settings, "llat", in_addon=False).target()
     assert direct is not None
     assert (direct.base_url, direct.mode) == ("http://ha.local:8123", "direct")
+    # A Supervisor elsewhere (KIWI_SUPERVISOR_URL): its Core API proxy is still the proxy.
+    monkeypatch.setenv("KIWI_SUPERVISOR_URL", "http://127.0.0.1:8999")
+    settings.update({"homeassistant_url": "http://127.0.0.1:8999/core"})
+    moved = HomeAssistantClient(settings, "sup", in_addon=True).target()
+    assert moved is not None
+    assert moved.mode == "supervisor"
 
 
 async def test_an_unexpected_exception_is_a_coded_500_and_an_error_event(store: Store) -> None:

@@ -2,8 +2,8 @@
 WebSocket API for what the REST API does not tell (registries, what a sentence would do).
 
 Where HA is: the `homeassistant_url` setting with the `KIWI_HA_TOKEN` long-lived token, or, in
-the add-on, the Supervisor's proxy `http://supervisor/core` with `SUPERVISOR_TOKEN` (the
-launcher passes both as KIWI_HA_URL / KIWI_HA_TOKEN).
+the add-on, the Supervisor's proxy `http://supervisor/core` (kiwi_voice.common.supervisor) with
+`SUPERVISOR_TOKEN` (the launcher passes both as KIWI_HA_URL / KIWI_HA_TOKEN).
 
 Every command Kiwi sends to HA's conversation agent passes its `CommandGuard` first (the owner's
 approval of sensitive actions, hub/approvals/home_guard.py), whichever route it came by: a voice
@@ -23,12 +23,13 @@ from urllib.parse import urlparse
 
 import aiohttp
 
+from kiwi_voice.common.supervisor import core_api_url
+
 from .errors import ServiceError, ServiceProtocolError, ServiceUnavailable
 from .protocol import HomeAssistantCommandResponse
 from .settings import SettingsStore
 
 SERVICE = "homeassistant"
-SUPERVISOR_URL = "http://supervisor/core"
 _STATUS_CACHE_SECONDS = 5.0
 _TIMEOUT = aiohttp.ClientTimeout(total=10, connect=3)
 _STATUS_TIMEOUT = aiohttp.ClientTimeout(total=3, connect=2)
@@ -91,7 +92,11 @@ class Target:
 
     @property
     def mode(self) -> Literal["supervisor", "direct"]:
-        return "supervisor" if urlparse(self.base_url).hostname == "supervisor" else "direct"
+        """`supervisor`: the Supervisor's Core API proxy, whose WebSocket is `/core/websocket`."""
+        through_proxy = self.base_url.rstrip("/") == core_api_url()
+        if through_proxy or urlparse(self.base_url).hostname == "supervisor":
+            return "supervisor"
+        return "direct"
 
 
 class HomeAssistantClient:
@@ -110,7 +115,7 @@ class HomeAssistantClient:
     def target(self) -> Target | None:
         url = str(self._settings.get("homeassistant_url")).rstrip("/")
         if not url and self._in_addon:
-            url = SUPERVISOR_URL
+            url = core_api_url()
         if not url or not self._token:
             return None
         return Target(url, self._token)

@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Where the Supervisor is (one place for discovery and the hub's Core API proxy).
+from kiwi_voice.common.supervisor import core_api_url, supervisor_url
+
 # The one place that names each port's variable and default; DOCS.md and config.yaml agree with it
 # (tests/addon/test_packaging_files.py checks).
 PORT_VARIABLES: dict[str, tuple[str, int]] = {
@@ -20,11 +23,15 @@ PORT_VARIABLES: dict[str, tuple[str, int]] = {
 
 DEFAULT_DATA_DIR = Path(".kiwi")
 
-# The Supervisor, as an add-on reaches it. The one place that names it: discovery posts to
-# `<url>/discovery`, the hub reaches Home Assistant's API through its proxy `<url>/core`.
-# KIWI_SUPERVISOR_URL points both elsewhere (the image smoke test's fake Supervisor).
-SUPERVISOR_URL_VARIABLE = "KIWI_SUPERVISOR_URL"
-DEFAULT_SUPERVISOR_URL = "http://supervisor"
+
+__all__ = [
+    "LauncherSettings",
+    "SettingsError",
+    "core_api_url",
+    "default_ports",
+    "settings_from_environ",
+    "supervisor_url",
+]
 
 
 class SettingsError(ValueError):
@@ -90,17 +97,6 @@ def settings_from_environ(environ: Mapping[str, str] | None = None) -> LauncherS
         bind_host=env.get("KIWI_BIND_HOST") or "127.0.0.1",
         ports=ports,
     )
-
-
-def supervisor_url(environ: Mapping[str, str] | None = None) -> str:
-    """The Supervisor's base URL, without a trailing slash."""
-    env = os.environ if environ is None else environ
-    return (env.get(SUPERVISOR_URL_VARIABLE) or DEFAULT_SUPERVISOR_URL).rstrip("/")
-
-
-def core_api_url(environ: Mapping[str, str] | None = None) -> str:
-    """Home Assistant's API through the Supervisor's proxy (the add-on's `homeassistant_api`)."""
-    return f"{supervisor_url(environ)}/core"
 
 
 def _port(env: Mapping[str, str], variable: str, default: int) -> int:
