@@ -18,6 +18,7 @@ from .services import async_setup_services
 from .speakers import async_remove_stale_speaker_devices, is_stale_speaker_device
 
 PLATFORMS: list[Platform] = [
+    Platform.ASSIST_SATELLITE,
     Platform.BINARY_SENSOR,
     Platform.BUTTON,
     Platform.CONVERSATION,

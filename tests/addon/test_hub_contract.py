@@ -342,12 +342,13 @@ async def _speak_and_check(client: CheckedClient, browser: AudioClient) -> None:
     frames = await events_after(client, seq, "TTS_FINISHED")
     frames += await events_after(client, frames[-1]["seq"], "STATE_CHANGED")
     assert names(frames) == ["STATE_CHANGED", "TTS_STARTED", "TTS_FINISHED", "STATE_CHANGED"]
-    assert frames[0]["data"] == {"old": "IDLE", "new": "SPEAKING"}
+    # `session`: whose turn; an announcement to every output is the broadcast's.
+    assert frames[0]["data"] == {"old": "IDLE", "new": "SPEAKING", "session": "broadcast"}
     assert frames[1]["data"]["text"] == "Hello, I am Kiwi!"
     assert frames[1]["data"]["provider"] == "piper"
     assert frames[2]["data"]["interrupted"] is False
     assert frames[2]["data"]["audio_seconds"] > 0
-    assert frames[3]["data"] == {"old": "SPEAKING", "new": "IDLE"}
+    assert frames[3]["data"] == {"old": "SPEAKING", "new": "IDLE", "session": "broadcast"}
     seqs = [frame["seq"] for frame in frames]
     assert seqs == sorted(seqs) == list(range(seq + 1, seq + 5))
 

@@ -77,7 +77,8 @@ async def test_interrupt_stops_the_answer_and_no_stale_audio_follows(
     assert client.index_of("end", turn_id=turn_id) > stop_index
     assert events.of("TTS_FINISHED")[-1]["interrupted"] is True
     assert events.of("LLM_COMPLETE") == []
-    assert events.of("STATE_CHANGED")[-1] == {"old": "SPEAKING", "new": "IDLE"}
+    session = f"browser:{client.frames('hello_ack')[0]['session_id']}"
+    assert events.of("STATE_CHANGED")[-1] == {"old": "SPEAKING", "new": "IDLE", "session": session}
     assert metrics["data"]["interrupted"] is True
 
 

@@ -146,7 +146,7 @@ def test_manifest_is_valid() -> None:
     assert keys[2:] == sorted(keys[2:])
     assert manifest["iot_class"] == "local_push"
     assert manifest["config_flow"] is True
-    assert manifest["dependencies"] == ["conversation"]
+    assert manifest["dependencies"] == ["assist_satellite", "conversation"]
     assert manifest["version"] == "0.1.0"
 
 

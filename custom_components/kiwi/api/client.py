@@ -25,6 +25,8 @@ from .models import (
     HubStatus,
     JsonObject,
     Languages,
+    ListenResult,
+    SatelliteInfo,
     Soul,
     SpeakerProfile,
 )
@@ -32,6 +34,10 @@ from .models import (
 DEFAULT_REQUEST_TIMEOUT = 10.0
 # A conversation turn may wait on a language model; give it more time than a status read.
 CONVERSATION_TIMEOUT = aiohttp.ClientTimeout(total=120.0, sock_read=60.0)
+# Saying an announcement to its end, and a satellite listening for an answer (its listen timeout,
+# the utterance, the transcription), take longer than a status read.
+SPEAKING_LIMIT = 120.0
+LISTEN_LIMIT = 120.0
 NDJSON = "application/x-ndjson"
 # Enrolling downloads and embeds a recording.
 ENROLL_TIMEOUT = 60.0
@@ -226,9 +232,12 @@ class KiwiClient:
 
     # Voice and controls
 
-    async def tts_test(self, text: str | None = None, target: str | None = None) -> list[str]:
+    async def tts_test(
+        self, text: str | None = None, target: str | None = None, *, wait: bool = False
+    ) -> list[str]:
         """POST /api/tts/test: speak ``text`` (the hub's default phrase when None), on the
-        output labelled ``target`` only when given; returns where it plays.
+        output labelled ``target`` only when given; returns where it plays (``wait``: once it
+        was said, not once it started).
 
         The hub refuses (503 ``no_audio_output``) when nothing can play the audio."""
         body: JsonObject = {}
@@ -236,9 +245,36 @@ class KiwiClient:
             body["text"] = text
         if target:
             body["target"] = target
-        answer = await self.request("POST", "/api/tts/test", json=body)
+        if wait:
+            body["wait"] = True
+        answer = await self.request(
+            "POST", "/api/tts/test", json=body, time_limit=SPEAKING_LIMIT if wait else None
+        )
         played_on = answer.get("played_on")
         return [str(label) for label in played_on] if isinstance(played_on, list) else []
+
+    # Kiwi's own microphones (assist satellites)
+
+    async def satellites(self) -> list[SatelliteInfo]:
+        """GET /api/satellites: the host microphone and the named browser microphones."""
+        body = await self.request("GET", "/api/satellites")
+        items = body.get("satellites")
+        return (
+            [SatelliteInfo.from_dict(item) for item in items if isinstance(item, dict)]
+            if (isinstance(items, list))
+            else []
+        )
+
+    async def satellite_listen(self, satellite_id: str, *, answer_only: bool) -> ListenResult:
+        """POST /api/satellites/{id}/listen: listen there now, no wake word; answers once the
+        user stopped talking (``answer_only``: with the transcript, and no turn runs)."""
+        body = await self.request(
+            "POST",
+            f"/api/satellites/{quote(satellite_id, safe='')}/listen",
+            json={"answer_only": answer_only},
+            time_limit=LISTEN_LIMIT,
+        )
+        return ListenResult.from_dict(body)
 
     async def stop(self) -> None:
         """POST /api/stop: interrupt playback."""

@@ -273,3 +273,42 @@ class ConversationReply:
             route=_optional_str(data.get("route")),
             response_type=_optional_str(data.get("response_type")),
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SatelliteInfo:
+    """One of Kiwi's own microphones from GET /api/satellites (or SATELLITES_CHANGED)."""
+
+    id: str  # host, or room:<name>
+    name: str
+    kind: str  # host or browser
+    can_play: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SatelliteInfo:
+        """Parse one satellite."""
+        satellite_id = str(data["id"])
+        return cls(
+            id=satellite_id,
+            name=str(data.get("name") or satellite_id),
+            kind=str(data.get("kind") or "browser"),
+            can_play=bool(data.get("can_play", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenResult:
+    """What a satellite heard (POST /api/satellites/{id}/listen)."""
+
+    turn_id: str
+    speech: bool
+    text: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ListenResult:
+        """Parse the answer."""
+        return cls(
+            turn_id=str(data.get("turn_id") or ""),
+            speech=bool(data.get("speech", False)),
+            text=_optional_str(data.get("text")),
+        )

@@ -13,10 +13,10 @@ from aiohttp import web
 
 
 class Controls(Protocol):
-    async def speak(self, text: str, target: str | None = None) -> list[str]:
+    async def speak(self, text: str, target: str | None = None, *, wait: bool = False) -> list[str]:
         """Start speaking `text` (on the output labelled `target` only, when given); return
-        where it plays once audio started. Raises ServiceError if TTS fails and
-        playback.NoAudioOutput when nothing can play it."""
+        where it plays once audio started (`wait`: once it was said). Raises ServiceError if
+        TTS fails and playback.NoAudioOutput when nothing can play it."""
 
     async def stop(self) -> bool:
         """Stop speaking now; True if something was interrupted."""

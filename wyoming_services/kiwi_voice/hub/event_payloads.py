@@ -42,6 +42,8 @@ class EventType(StrEnum):
     # Kiwi additions of the voice pipeline (hub/pipeline)
     TURN_METRICS = "TURN_METRICS"
     SPEAKER_BLOCKED = "SPEAKER_BLOCKED"
+    # Kiwi addition: Kiwi's own microphones (Home Assistant's assist satellites)
+    SATELLITES_CHANGED = "SATELLITES_CHANGED"
 
 
 SEED_EVENTS: tuple[EventType, ...] = tuple(EventType)[:14]
@@ -52,6 +54,12 @@ ApprovalDecidedBy = Literal["telegram", "api", "voice", "timeout"]
 class StateChanged(TypedDict):
     old: AssistantStateName
     new: AssistantStateName
+    session: NotRequired[
+        Annotated[
+            str,
+            Doc("Kiwi addition: whose turn (host, room:Kitchen, browser:ab12cd34, broadcast)"),
+        ]
+    ]
 
 
 class WakeWordDetected(TypedDict):
@@ -221,6 +229,22 @@ class SpeakerBlocked(TypedDict):
     reason: str
 
 
+class SatelliteInfo(TypedDict):
+    """Kiwi addition: one of Kiwi's own microphones (GET /api/satellites)."""
+
+    id: Annotated[str, Doc("host, or room:<name> for a browser microphone that named its room")]
+    name: Annotated[str, Doc("What to call it: Host microphone, or the room's name")]
+    kind: Literal["host", "browser"]
+    can_play: Annotated[bool, Doc("It has a speaker: announcements and replies play on it")]
+
+
+class SatellitesChanged(TypedDict):
+    """Kiwi addition: a microphone joined or left (a named browser microphone connected or
+    went away, the host microphone opened); every satellite there is now."""
+
+    satellites: list[SatelliteInfo]
+
+
 EVENT_PAYLOADS: dict[str, Any] = {
     EventType.STATE_CHANGED: StateChanged,
     EventType.WAKE_WORD_DETECTED: WakeWordDetected,
@@ -246,14 +270,18 @@ EVENT_PAYLOADS: dict[str, Any] = {
     EventType.MODEL_LOADED: ModelLoaded,
     EventType.TURN_METRICS: TurnMetrics,
     EventType.SPEAKER_BLOCKED: SpeakerBlocked,
+    EventType.SATELLITES_CHANGED: SatellitesChanged,
 }
 
 
 # ---- builders: the hub's only way to make a payload -------------------------------------------
 
 
-def state_changed(old: str, new: str) -> StateChanged:
-    return {"old": old, "new": new}  # type: ignore[typeddict-item]
+def state_changed(old: str, new: str, session: str | None = None) -> StateChanged:
+    payload: StateChanged = {"old": old, "new": new}  # type: ignore[typeddict-item]
+    if session is not None:
+        payload["session"] = session
+    return payload
 
 
 def wake_word_detected(
@@ -420,3 +448,7 @@ def model_loading(
 
 def model_loaded(model: str, device: str, seconds: float) -> ModelLoaded:
     return {"service": "stt", "model": model, "device": device, "seconds": round(seconds, 3)}
+
+
+def satellites_changed(satellites: list[SatelliteInfo]) -> SatellitesChanged:
+    return {"satellites": satellites}

@@ -436,7 +436,10 @@ class TtsTestRequest(TypedDict, total=False):
     target: Annotated[
         str,
         Length(1, 128),
-        Doc("Kiwi addition: play only on the output with this label (host, browser:ab12cd34)"),
+        Doc("Kiwi addition: play only on this output (host, room:Kitchen, browser:ab12cd34)"),
+    ]
+    wait: Annotated[
+        bool, Doc("Kiwi addition: answer once it was said (default: once audio started)")
     ]
 
 

@@ -57,6 +57,10 @@ class StateMachine:
         self._bus = bus
         self._source = source
         self._state = AssistantState.IDLE
+        # The microphone or output whose turn this is (a satellite's id, e.g. host or
+        # room:Kitchen): STATE_CHANGED names it, so Home Assistant's satellite entities can
+        # mirror the turn that is theirs. Set by the pipeline as a capture or a turn starts.
+        self.session: str | None = None
 
     @property
     def state(self) -> AssistantState:
@@ -72,7 +76,8 @@ class StateMachine:
         if new not in _ALLOWED[self._state]:
             raise InvalidTransition(f"{self._state} cannot go to {new}")
         old, self._state = self._state, new
-        self._bus.publish(EventType.STATE_CHANGED, state_changed(old, new), source or self._source)
+        payload = state_changed(old, new, self.session)
+        self._bus.publish(EventType.STATE_CHANGED, payload, source or self._source)
         return True
 
     def reset(self, source: str | None = None) -> bool:

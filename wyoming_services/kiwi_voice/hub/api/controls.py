@@ -20,7 +20,9 @@ DEFAULT_TEST_PHRASE = "Hello, I am Kiwi!"
 async def post_tts_test(call: Call) -> TtsTestResponse:
     text = call.body.get("text") or DEFAULT_TEST_PHRASE
     try:
-        played_on = await call.request.app[CONTROLS_KEY].speak(text, call.body.get("target"))
+        played_on = await call.request.app[CONTROLS_KEY].speak(
+            text, call.body.get("target"), wait=bool(call.body.get("wait", False))
+        )
     except NoAudioOutput as err:
         # Nothing would hear it: saying "speaking" would be a success that did not happen.
         if err.code == "unknown_output":

@@ -154,6 +154,15 @@ class HostAudio:
         self._feeder = asyncio.create_task(self._feed(queue), name="host-microphone")
         _LOGGER.info("Host microphone on: %s", _device_name(sounddevice, "input"))
 
+    @property
+    def listener(self) -> Listener | None:
+        """The host microphone's listener; None when only the speaker opened."""
+        return self._listener
+
+    @property
+    def has_speaker(self) -> bool:
+        return self._remove_output is not None
+
     async def _feed(self, queue: asyncio.Queue[bytes]) -> None:
         assert self._listener is not None
         while True:

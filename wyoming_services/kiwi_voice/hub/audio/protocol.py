@@ -17,7 +17,7 @@ from typing import Annotated, Literal, NotRequired, TypedDict
 
 from kiwi_voice.hub.pipeline.frames import TURN_FRAMES, TurnErrorFrame
 from kiwi_voice.hub.protocol import LanguageCode, TurnMetrics
-from kiwi_voice.hub.shapes import Doc, Length, Range
+from kiwi_voice.hub.shapes import Doc, Length, Pattern, Range
 
 PROTOCOL_VERSION = 1
 DEFAULT_RATE = 16_000
@@ -41,6 +41,17 @@ class HelloRequest(TypedDict):
     mode: NotRequired[Annotated[AudioMode, Doc("continuous: wake word (default)")]]
     language: NotRequired[LanguageCode]
     client: NotRequired[Annotated[str, Length(0, 100)]]
+    room: NotRequired[
+        Annotated[
+            str,
+            Length(1, 64),
+            Pattern(r"[^\x00-\x1f/]+"),
+            Doc(
+                "Kiwi addition: this microphone's room. A named microphone is a satellite "
+                "(`room:<name>`, Home Assistant's assist_satellite); see docs/satellites.md"
+            ),
+        ]
+    ]
 
 
 class AudioInput(TypedDict):

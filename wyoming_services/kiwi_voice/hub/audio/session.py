@@ -40,6 +40,7 @@ class SessionOptions:
     mode: AudioMode = "continuous"
     language: str | None = None
     muted: bool = False
+    room: str | None = None  # a named microphone: the satellite room:<room>
 
 
 class AudioSession:
@@ -58,6 +59,9 @@ class AudioSession:
 
     @property
     def label(self) -> str:
+        # A named microphone goes by its room, so the satellite keeps its id across reconnects.
+        if self.options.room:
+            return f"room:{self.options.room}"
         return f"browser:{self.session_id}"
 
     # ---- input ------------------------------------------------------------------------------

@@ -30,8 +30,8 @@ class PipelineControls:
         self._bus = bus
         self._on_close = on_close
 
-    async def speak(self, text: str, target: str | None = None) -> list[str]:
-        return await self._pipeline.announce(text, target)
+    async def speak(self, text: str, target: str | None = None, *, wait: bool = False) -> list[str]:
+        return await self._pipeline.announce(text, target, wait=wait)
 
     async def stop(self) -> bool:
         return await self._pipeline.interrupt()

@@ -75,6 +75,7 @@ class Pipeline:
             await turn.sink.send_frame(frames.turn_end(turn.turn_id, "none", "", True, None))
             raise
         self._active = turn
+        self._services.state.session = turn.sink.label
         try:
             await self._runner.run(turn)
         finally:
@@ -99,6 +100,17 @@ class Pipeline:
         wake_word = str(self._services.settings.get("wake_word"))
         payload = wake_word_detected(wake_word, score, trigger, sink.label)
         self._services.bus.publish(EventType.WAKE_WORD_DETECTED, payload, SOURCE)
+        return await self._listen(sink, turn_id, trigger)
+
+    async def listen(self, sink: TurnSink) -> str:
+        """Listen on `sink`'s microphone now, no wake word (a conversation Home Assistant
+        started, a question it asked): barge in, LISTENING, the id of the turn to capture."""
+        turn_id = new_turn_id()
+        await self._barge_in()
+        return await self._listen(sink, turn_id, "conversation")
+
+    async def _listen(self, sink: TurnSink, turn_id: str, trigger: frames.ListenTrigger) -> str:
+        self._services.state.session = sink.label
         self._enter(AssistantState.LISTENING)
         self._listening[turn_id] = sink
         await sink.send_frame(frames.listening(turn_id, trigger))
@@ -152,10 +164,13 @@ class Pipeline:
 
     # ---- announcements ----------------------------------------------------------------------
 
-    async def announce(self, text: str, target: str | None = None) -> list[str]:
+    async def announce(
+        self, text: str, target: str | None = None, *, wait: bool = False
+    ) -> list[str]:
         """Say `text` on every output (on the output labelled `target` only, when given).
 
-        Returns once audio started, with the labels of the outputs it plays on. Raises
+        Returns once audio started (with `wait`: once it was said or interrupted), with the
+        labels of the outputs it plays on. Raises
         NoAudioOutput when nothing can play it (reporting success then would be a lie), and
         ServiceError when TTS fails."""
         played_on = self._outputs.labels(target)
@@ -175,8 +190,10 @@ class Pipeline:
         request = TurnRequest(turn_id=new_turn_id(), sink=sink, trigger="announcement", text=text)
         turn = Turn(request, TurnTimer(request.turn_id))
         turn.first_audio = asyncio.get_running_loop().create_future()
-        self._start(turn)
+        task = self._start(turn)
         await turn.first_audio
+        if wait:
+            await asyncio.wait({task})  # not `await task`: a barge-in cancels it, not us
         return played_on
 
     async def close(self) -> None:

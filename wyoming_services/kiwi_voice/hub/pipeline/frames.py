@@ -24,13 +24,16 @@ TurnRoute = Literal[
     "none",
 ]
 
+# conversation: Home Assistant asked this satellite to listen (start_conversation, ask_question).
+ListenTrigger = Literal["wake_word", "push_to_talk", "conversation"]
+
 
 class ListeningFrame(TypedDict):
     """The wake word was heard (or push-to-talk pressed): Kiwi is capturing the utterance."""
 
     type: Literal["listening"]
     turn_id: str
-    trigger: Literal["wake_word", "push_to_talk"]
+    trigger: ListenTrigger
 
 
 class UserTextFrame(TypedDict):
@@ -113,7 +116,7 @@ TURN_FRAMES: tuple[type, ...] = (
 )
 
 
-def listening(turn_id: str, trigger: Literal["wake_word", "push_to_talk"]) -> ListeningFrame:
+def listening(turn_id: str, trigger: ListenTrigger) -> ListeningFrame:
     return {"type": "listening", "turn_id": turn_id, "trigger": trigger}
 
 

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Literal, Protocol
 
 from kiwi_voice.hub.errors import ServiceError
-from kiwi_voice.hub.event_payloads import EventType, error
+from kiwi_voice.hub.event_payloads import EventType, error, speech_recognized
 from kiwi_voice.hub.events import EventBus
 from kiwi_voice.hub.settings import SettingsStore
 from kiwi_voice.hub.speakers import PcmAudio
@@ -50,12 +50,24 @@ class ListenMode(StrEnum):
     PUSH_TO_TALK = "push_to_talk"
 
 
+@dataclass(frozen=True)
+class Heard:
+    """What a capture Home Assistant asked for (`Listener.listen_now`) came to."""
+
+    turn_id: str
+    speech: bool  # False: nobody spoke before the listen timeout
+    text: str | None = None  # the transcript, for an answer (answer_only); None for a turn
+    language: str | None = None
+
+
 @dataclass
 class _Capture:
     turn_id: str
-    trigger: Literal["wake_word", "push_to_talk"]
+    trigger: Literal["wake_word", "push_to_talk", "conversation"]
     endpointer: Endpointer
     start: int  # sample position in the ring
+    heard: asyncio.Future[Heard] | None = None  # a capture someone waits on (listen_now)
+    answer_only: bool = False  # transcribe and hand back; no turn (ask_question's answer)
 
 
 @dataclass
@@ -103,6 +115,7 @@ class Listener:
         ]
         self._unlisten = selector.on_change(self._on_engine_changed)
         self.turns: list[asyncio.Task[Turn]] = []
+        self._answers: set[asyncio.Task[None]] = set()  # answers being transcribed
 
     # ---- input ------------------------------------------------------------------------------
 
@@ -130,6 +143,22 @@ class Listener:
         turn_id = await self._pipeline.wake(self._sink, "push_to_talk")
         await self._start_capture(turn_id, "push_to_talk", self._ring.end, push_to_talk=True)
 
+    async def listen_now(self, *, answer_only: bool = False) -> asyncio.Future[Heard]:
+        """Capture the next utterance without a wake word, ended by the pause after it
+        (Home Assistant's start_conversation and ask_question on this satellite).
+
+        The utterance becomes a turn like any other; with `answer_only` it is only
+        transcribed (SPEECH_RECOGNIZED) and handed back, because it answers a question Home
+        Assistant asked rather than asking Kiwi something. The future resolves once the capture
+        ended (and, for an answer, was transcribed)."""
+        await self.cancel_capture()
+        turn_id = await self._pipeline.listen(self._sink)
+        heard: asyncio.Future[Heard] = asyncio.get_running_loop().create_future()
+        await self._start_capture(
+            turn_id, "conversation", self._ring.end, heard=heard, answer_only=answer_only
+        )
+        return heard
+
     async def end_speaking(self) -> None:
         capture = self._capture
         if capture is not None and capture.trigger == "push_to_talk":
@@ -140,6 +169,7 @@ class Listener:
         if capture is not None:
             self._used_until = self._ring.end
             await self._pipeline.heard_nothing(capture.turn_id)
+            _settle(capture, Heard(capture.turn_id, speech=False))
 
     async def finish(self) -> list[asyncio.Task[Turn]]:
         """The input ended (a file): settle wake detection and capture; returns the turns."""
@@ -156,9 +186,9 @@ class Listener:
 
     async def close(self) -> None:
         self._unlisten()
-        for worker in self._workers:
+        for worker in [*self._workers, *self._answers]:
             worker.cancel()
-        for worker in self._workers:
+        for worker in [*self._workers, *self._answers]:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
         await self._close_wake()
@@ -181,13 +211,20 @@ class Listener:
     async def _start_capture(
         self,
         turn_id: str,
-        trigger: Literal["wake_word", "push_to_talk"],
+        trigger: Literal["wake_word", "push_to_talk", "conversation"],
         position: int,
         *,
         push_to_talk: bool = False,
+        heard: asyncio.Future[Heard] | None = None,
+        answer_only: bool = False,
     ) -> None:
         capture = _Capture(
-            turn_id, trigger, Endpointer(self._endpoint_settings(push_to_talk)), position
+            turn_id,
+            trigger,
+            Endpointer(self._endpoint_settings(push_to_talk)),
+            position,
+            heard,
+            answer_only,
         )
         self._capture = capture
         self._segment = None  # the text engine starts afresh after this utterance
@@ -203,10 +240,18 @@ class Listener:
         self._used_until = capture.start + utterance.end_offset // 2
         if not utterance.had_speech:
             await self._pipeline.heard_nothing(capture.turn_id)
+            _settle(capture, Heard(capture.turn_id, speech=False))
             return
         _LOGGER.debug(
             "%s: utterance of %.2f s (%s)", self._sink.label, utterance.seconds, utterance.reason
         )
+        if capture.answer_only:
+            # Transcribing takes a while: not on the path that feeds audio in.
+            task = asyncio.create_task(self._answer(capture, utterance.pcm))
+            self._answers.add(task)
+            task.add_done_callback(self._answers.discard)
+            return
+        _settle(capture, Heard(capture.turn_id, speech=True))
         request = TurnRequest(
             turn_id=capture.turn_id,
             sink=self._sink,
@@ -215,6 +260,26 @@ class Listener:
             speech_ended=time.perf_counter(),
         )
         self.turns.append(self._pipeline.submit(request))
+
+    async def _answer(self, capture: _Capture, pcm: bytes) -> None:
+        """Transcribe an answer (SPEECH_RECOGNIZED) and hand it to whoever asked; no turn."""
+        language = str(self._settings.get("language"))
+        try:
+            transcript = await self._stt.transcribe(PcmAudio(RATE, 2, 1, pcm), language)
+        except ServiceError as err:
+            await self._report(err)
+            await self._pipeline.heard_nothing(capture.turn_id)
+            if capture.heard is not None and not capture.heard.done():
+                capture.heard.set_exception(err)
+            return
+        text, language = transcript.text.strip(), transcript.language or language
+        self._bus.publish(
+            EventType.SPEECH_RECOGNIZED, speech_recognized(text, language), "listener"
+        )
+        await self._sink.send_frame(frames.user_text(capture.turn_id, text, language))
+        # The answer went to whoever asked: this capture ends here, with no reply of Kiwi's.
+        await self._pipeline.heard_nothing(capture.turn_id)
+        _settle(capture, Heard(capture.turn_id, speech=True, text=text, language=language))
 
     # ---- openwakeword through kiwi-wake ------------------------------------------------------
 
@@ -347,6 +412,11 @@ class Listener:
             "listener",
         )
         await self._sink.send_frame(frames.turn_error(err.code, err.message))
+
+
+def _settle(capture: _Capture, heard: Heard) -> None:
+    if capture.heard is not None and not capture.heard.done():
+        capture.heard.set_result(heard)
 
 
 class ListenerFactory(Protocol):

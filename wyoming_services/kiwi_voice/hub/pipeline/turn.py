@@ -45,7 +45,8 @@ from .stt import SttClient
 _LOGGER = logging.getLogger(__name__)
 SOURCE = "pipeline"
 T = TypeVar("T")
-Trigger = Literal["wake_word", "push_to_talk", "text", "announcement"]
+# conversation: Home Assistant asked a satellite to listen (assist_satellite.start_conversation).
+Trigger = Literal["wake_word", "push_to_talk", "text", "announcement", "conversation"]
 
 DIDNT_CATCH = "Sorry, I didn't catch that."
 _APOLOGIES = {

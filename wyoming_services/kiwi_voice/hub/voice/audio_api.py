@@ -32,6 +32,7 @@ from kiwi_voice.hub.pipeline.turn import TurnRequest
 from kiwi_voice.hub.shapes import validator
 
 from .runtime import PIPELINE_KEY, PipelineRuntime
+from .satellites import Satellite, room_satellite
 
 _LOGGER = logging.getLogger(__name__)
 TAG = "audio"
@@ -125,6 +126,13 @@ class AudioConnection:
         options.output_sample_rate = frame.get("output_sample_rate", options.output_sample_rate)
         options.output_format = frame.get("output_format", options.output_format)
         options.language = frame.get("language", options.language)
+        if frame.get("room") and frame["room"] != options.room:
+            self._leave_room()
+            options.room = frame["room"]
+            satellite = Satellite(
+                room_satellite(frame["room"]), frame["room"], "browser", self._listener
+            )
+            self._runtime.satellites.add(satellite)
         if "mode" in frame and frame["mode"] != options.mode:
             options.mode = frame["mode"]
             await self._listener.cancel_capture()
@@ -158,7 +166,13 @@ class AudioConnection:
         )
         self._runtime.pipeline.submit(request)
 
+    def _leave_room(self) -> None:
+        room = self._session.options.room
+        if room:
+            self._runtime.satellites.remove(room_satellite(room), self._listener)
+
     async def close(self) -> None:
+        self._leave_room()
         await self._listener.close()
         await self._runtime.pipeline.interrupt(self._session)
 

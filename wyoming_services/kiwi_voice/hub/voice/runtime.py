@@ -20,6 +20,8 @@ from kiwi_voice.hub.routing.claude import ClaudeClient
 from kiwi_voice.hub.routing.contexts import SpeakerContexts
 from kiwi_voice.hub.routing.router import Router
 
+from .satellites import SatelliteRegistry
+
 
 @dataclass(kw_only=True)
 class PipelineRuntime:
@@ -31,6 +33,7 @@ class PipelineRuntime:
     contexts: SpeakerContexts
     stt: SttClient
     claude: ClaudeClient | None
+    satellites: SatelliteRegistry
     host_audio_mode: str = "auto"  # auto, on or off (KIWI_HOST_AUDIO)
     host_audio: HostAudio | None = None
     sessions: set[AudioSession] = field(default_factory=set)

@@ -35,11 +35,16 @@ from kiwi_voice.hub.routing.contexts import SpeakerContexts
 from kiwi_voice.hub.routing.router import Router
 from kiwi_voice.hub.speakers import SpeakerIdentifier
 
-from . import audio_api, conversation_api
+from . import audio_api, conversation_api, satellites_api
 from .runtime import PIPELINE_KEY, PipelineRuntime
+from .satellites import HOST, Satellite, SatelliteRegistry
 
 _LOGGER = logging.getLogger(__name__)
-PIPELINE_ENDPOINTS: tuple[Endpoint, ...] = (*audio_api.ENDPOINTS, *conversation_api.ENDPOINTS)
+PIPELINE_ENDPOINTS: tuple[Endpoint, ...] = (
+    *audio_api.ENDPOINTS,
+    *conversation_api.ENDPOINTS,
+    *satellites_api.ENDPOINTS,
+)
 HOST_AUDIO_MODES = ("auto", "on", "off")
 
 
@@ -108,6 +113,7 @@ def build_pipeline(
         contexts=contexts,
         stt=stt,
         claude=claude,
+        satellites=SatelliteRegistry(context.bus, context.outputs),
         host_audio_mode=host_audio_mode,
     )
     return runtime
@@ -122,5 +128,8 @@ def setup_pipeline(app: web.Application, runtime: PipelineRuntime) -> None:
         runtime.host_audio = await HostAudio.start(
             runtime.listener, runtime.context.outputs, runtime.host_audio_mode
         )
+        if runtime.host_audio is not None and runtime.host_audio.listener is not None:
+            listener = runtime.host_audio.listener
+            runtime.satellites.add(Satellite(HOST, "Host microphone", "host", listener))
 
     app.on_startup.append(start)
