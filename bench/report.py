@@ -49,14 +49,6 @@ class Comparison:
 
 # (section, Kiwi metric, peer metric, what is compared, the peer, lower is better)
 DERIVED: tuple[tuple[str, str, str, str, str, bool], ...] = (
-    ("speech", "stt_kiwi_audio_stop_to_transcript_ms", "stt_bare_transcribe_ms",
-     "STT: audio-stop to transcript (ms)", "faster-whisper in process", True),
-    ("speech", "tts_kiwi.first_audio_ms", "tts_bare_first_sentence_ms",
-     "TTS: first audio (ms)", "piper in process, first sentence", True),
-    ("speech", "tts_kiwi.total_ms", "tts_bare_total_ms",
-     "TTS: whole answer (ms)", "piper in process", True),
-    ("speech", "tts_kiwi.first_audio_ms", "tts_wyoming_piper_*.first_audio_ms",
-     "TTS: first audio (ms)", "wyoming-piper", True),
     ("wake_speaker", "kiwi_wake.max_sustained_streams",
      "wyoming_openwakeword.max_sustained_streams",
      "wake: live streams sustained", "wyoming-openwakeword", False),
