@@ -1,5 +1,8 @@
 """Which wake word Kiwi should listen for by default, decided by figures (docs/wake-word.md).
 
+Run it with `python -m bench hotword --update`; it writes the section `wakeword`. (The module's
+name holds no "wake", so `python -m bench wake` runs only bench_wake, not this half hour.)
+
 Three candidates, each run as Kiwi (or Home Assistant) would run it:
 - `kiwi`, the text engine: the hub cuts speech into utterances with its own endpointer
   (kiwi_voice.hub.pipeline.vad, webrtcvad, 0.8 s of silence ends one), kiwi-stt transcribes each
@@ -41,7 +44,7 @@ from tests.support.wyoming_process import start_service
 
 _LOGGER = logging.getLogger(__name__)
 
-WORK_DIR = Path(__file__).resolve().parent / "work" / "wakeword"
+WORK_DIR = Path(__file__).resolve().parent / "work" / "hotword"
 RATE = 16_000
 CHUNK = 1280 * 2  # 80 ms of s16, what openWakeWord scores at a time
 NEGATIVE_SECONDS = 620.0  # at least 10 minutes
