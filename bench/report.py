@@ -49,14 +49,6 @@ class Comparison:
 
 # (section, Kiwi metric, peer metric, what is compared, the peer, lower is better)
 DERIVED: tuple[tuple[str, str, str, str, str, bool], ...] = (
-    ("speech", "stt_kiwi_audio_stop_to_transcript_ms", "stt_bare_transcribe_ms",
-     "STT: audio-stop to transcript (ms)", "faster-whisper in process", True),
-    ("speech", "tts_kiwi.first_audio_ms", "tts_bare_first_sentence_ms",
-     "TTS: first audio (ms)", "piper in process, first sentence", True),
-    ("speech", "tts_kiwi.total_ms", "tts_bare_total_ms",
-     "TTS: whole answer (ms)", "piper in process", True),
-    ("speech", "tts_kiwi.first_audio_ms", "tts_wyoming_piper_*.first_audio_ms",
-     "TTS: first audio (ms)", "wyoming-piper", True),
     ("pipeline", "first_audio_ms.sentence_streaming*", "first_audio_ms.whole_answer*",
      "first audio of a streamed answer (ms)", "the whole answer to TTS at once", True),
 )  # fmt: skip

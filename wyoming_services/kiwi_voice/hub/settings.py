@@ -37,7 +37,7 @@ DEFAULTS: Settings = {
     "tts_voice": "",
     "stt_model": "base",
     "stt_device": "cpu",
-    "wake_word": "kiwi",
+    "wake_word": "hey_jarvis",  # docs/wake-word.md
     "wake_word_engine": "auto",
     "allow_nsfw": False,
     "llm_model": "claude-sonnet-4-5",

@@ -72,7 +72,8 @@ class KiwiOptions:
     stt_model: str = "base"
     stt_compute_type: str = "int8"
     tts_voice: str = "en_US-joe-medium"
-    wake_word: str = "kiwi"  # served by a "kiwi" model if installed, else by the text engine
+    # openWakeWord's hey_jarvis in kiwi-wake: the figures in docs/wake-word.md chose it.
+    wake_word: str = "hey_jarvis"
     wake_threshold: float = 0.5
     soul: str = "default"
     anthropic_api_key: str | None = None
