@@ -15,7 +15,8 @@ In one run, on the same machine and the same hey_jarvis model:
   time against the same on a connection already open; the difference is what a connection
   costs (wyoming-openwakeword builds its models per connection).
 - **Detection latency**: end of the phrase -> `detection`, p50/p95 over 13 spoken "hey jarvis"
-  (piper joe, espeak-ng voices), each streamed in real time to every server at the same moment.
+  (piper joe, espeak-ng voices) after 3 s of silence, each streamed in real time to every
+  server at the same moment.
 - **Look-alikes** (kiwi-wake's engine on the same models, offline): hits on varied positives
   and wakes on look-alike phrases, with the plain threshold and with the second look.
 
@@ -475,7 +476,9 @@ def run(results: dict) -> None:
             section.setdefault(name, {})["connection"] = cost
         for name, summary in _ramp(targets, preroll + clip).items():
             section[name].update(summary)
-        clips = [pcm for _label, pcm in positives()[::2]]
+        # A microphone streams before anyone speaks: 3 s of silence lead into each phrase.
+        lead_in = b"\0\0" * 3 * RATE
+        clips = [lead_in + pcm for _label, pcm in positives()[::2]]
         latencies = _guarded(
             notes,
             "latency",
