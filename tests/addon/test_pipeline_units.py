@@ -50,6 +50,40 @@ def test_speech_followed_by_silence_ends_after_the_silence() -> None:
     assert endpointer.add(b"\x00" * 960) is result  # answered once, the same afterwards
 
 
+def test_a_pause_offers_the_utterance_early_and_the_same_cut_ends_it() -> None:
+    """Early STT: at 0.3 s into the pause the endpointer offers the utterance so far, once; when
+    the pause is the end, the final utterance is exactly that audio (so its transcript is)."""
+    speech = espeak_pcm("turn on the kitchen light")
+    endpointer = Endpointer(EndpointSettings(silence_seconds=0.8, speculate_seconds=0.3))
+    offered = []
+    result = None
+    for offset in range(0, len(speech), 3200):
+        result = endpointer.add(speech[offset : offset + 3200])
+        if endpointer.tentative is not None:
+            offered.append(endpointer.tentative)
+            endpointer.tentative = None
+        if result is not None:
+            break
+    assert result is not None
+    assert result.reason is EndReason.SILENCE
+    assert len(offered) == 1
+    assert offered[0].pcm == result.pcm
+
+
+def test_speech_after_a_pause_withdraws_the_early_cut() -> None:
+    first, second = espeak_pcm("turn on"), espeak_pcm("the kitchen light")
+    endpointer = Endpointer(
+        EndpointSettings(silence_seconds=2.5, speculate_seconds=0.3, start_timeout_seconds=None)
+    )
+    endpointer.add(first)  # ends with a second of silence: past 0.3 s, before 2.5 s
+    early = endpointer.tentative
+    assert early is not None
+    endpointer.add(second[: len(second) // 2])  # the speaker goes on
+    assert endpointer.tentative is None or endpointer.tentative.pcm != early.pcm
+    result = endpointer.finish()
+    assert len(result.pcm) > len(early.pcm)
+
+
 def test_no_speech_ends_at_the_start_timeout() -> None:
     endpointer = Endpointer(EndpointSettings(start_timeout_seconds=0.5))
     result = endpointer.add(b"\x00\x00" * 16000)
