@@ -299,3 +299,37 @@ async def test_host_audio_is_off_without_sounddevice(
     assert any(m.startswith("Host audio disabled: sounddevice is not available") for m in messages)
     assert "Host audio off (KIWI_HOST_AUDIO=off)" in messages
     assert context.outputs.count == 0
+
+
+# ---- a service that dies mid-answer ------------------------------------------------------------
+
+
+async def test_a_tts_service_killed_mid_chunk_is_unavailable_not_an_internal_error() -> None:
+    """A kill can land inside an audio chunk: the torn frame (a header promising more payload
+    than ever comes) is the TTS service gone (tts_unavailable), not a hub failure."""
+    import asyncio
+    import json
+
+    from kiwi_voice.hub.errors import ServiceUnavailable
+    from kiwi_voice.hub.tts import TtsClient
+
+    async def dying(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()  # the synthesize request
+        start = {"type": "audio-start", "data": {"rate": 16000, "width": 2, "channels": 1}}
+        chunk = {"type": "audio-chunk", "data": {"rate": 16000, "width": 2, "channels": 1}}
+        writer.write(json.dumps(start).encode() + b"\n")
+        writer.write(json.dumps({**chunk, "payload_length": 3200}).encode() + b"\n" + b"\0" * 10)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(dying, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(ServiceUnavailable) as failure:
+            async for _ in TtsClient(f"tcp://127.0.0.1:{port}").synthesize("hello"):
+                pass
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert failure.value.code == "tts_unavailable"
+    assert failure.value.service == "tts"
