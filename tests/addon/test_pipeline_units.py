@@ -51,6 +51,40 @@ def test_speech_followed_by_silence_ends_after_the_silence() -> None:
     assert endpointer.add(b"\x00" * 960) is result  # answered once, the same afterwards
 
 
+def test_a_pause_offers_the_utterance_early_and_the_same_cut_ends_it() -> None:
+    """Early STT: at 0.3 s into the pause the endpointer offers the utterance so far, once; when
+    the pause is the end, the final utterance is exactly that audio (so its transcript is)."""
+    speech = espeak_pcm("turn on the kitchen light")
+    endpointer = Endpointer(EndpointSettings(silence_seconds=0.8, speculate_seconds=0.3))
+    offered = []
+    result = None
+    for offset in range(0, len(speech), 3200):
+        result = endpointer.add(speech[offset : offset + 3200])
+        if endpointer.tentative is not None:
+            offered.append(endpointer.tentative)
+            endpointer.tentative = None
+        if result is not None:
+            break
+    assert result is not None
+    assert result.reason is EndReason.SILENCE
+    assert len(offered) == 1
+    assert offered[0].pcm == result.pcm
+
+
+def test_speech_after_a_pause_withdraws_the_early_cut() -> None:
+    first, second = espeak_pcm("turn on"), espeak_pcm("the kitchen light")
+    endpointer = Endpointer(
+        EndpointSettings(silence_seconds=2.5, speculate_seconds=0.3, start_timeout_seconds=None)
+    )
+    endpointer.add(first)  # ends with a second of silence: past 0.3 s, before 2.5 s
+    early = endpointer.tentative
+    assert early is not None
+    endpointer.add(second[: len(second) // 2])  # the speaker goes on
+    assert endpointer.tentative is None or endpointer.tentative.pcm != early.pcm
+    result = endpointer.finish()
+    assert len(result.pcm) > len(early.pcm)
+
+
 def test_no_speech_ends_at_the_start_timeout() -> None:
     endpointer = Endpointer(EndpointSettings(start_timeout_seconds=0.5))
     result = endpointer.add(b"\x00\x00" * 16000)
@@ -269,3 +303,37 @@ async def test_host_audio_is_off_without_sounddevice(
     assert any(m.startswith("Host audio disabled: sounddevice is not available") for m in messages)
     assert "Host audio off (KIWI_HOST_AUDIO=off)" in messages
     assert context.outputs.count == 0
+
+
+# ---- a service that dies mid-answer ------------------------------------------------------------
+
+
+async def test_a_tts_service_killed_mid_chunk_is_unavailable_not_an_internal_error() -> None:
+    """A kill can land inside an audio chunk: the torn frame (a header promising more payload
+    than ever comes) is the TTS service gone (tts_unavailable), not a hub failure."""
+    import asyncio
+    import json
+
+    from kiwi_voice.hub.errors import ServiceUnavailable
+    from kiwi_voice.hub.tts import TtsClient
+
+    async def dying(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()  # the synthesize request
+        start = {"type": "audio-start", "data": {"rate": 16000, "width": 2, "channels": 1}}
+        chunk = {"type": "audio-chunk", "data": {"rate": 16000, "width": 2, "channels": 1}}
+        writer.write(json.dumps(start).encode() + b"\n")
+        writer.write(json.dumps({**chunk, "payload_length": 3200}).encode() + b"\n" + b"\0" * 10)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(dying, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(ServiceUnavailable) as failure:
+            async for _ in TtsClient(f"tcp://127.0.0.1:{port}").synthesize("hello"):
+                pass
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert failure.value.code == "tts_unavailable"
+    assert failure.value.service == "tts"

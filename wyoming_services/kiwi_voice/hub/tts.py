@@ -3,6 +3,7 @@ and which of kiwi-tts's voices speaks a language (`VoiceChooser`)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
@@ -115,7 +116,8 @@ class TtsClient:
                     return
         except TimeoutError as err:
             raise ServiceUnavailable(SERVICE, "the TTS service did not answer in time") from err
-        except (OSError, ConnectionError) as err:
+        # A service killed mid-event leaves a torn frame: wyoming raises IncompleteReadError.
+        except (OSError, ConnectionError, asyncio.IncompleteReadError) as err:
             raise ServiceUnavailable(SERVICE, f"lost the TTS service: {err}") from err
         finally:
             with contextlib.suppress(OSError, ConnectionError):

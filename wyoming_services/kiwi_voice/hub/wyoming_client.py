@@ -6,6 +6,7 @@ A connection per request keeps the hub robust: a service restart never leaves a 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
 from urllib.parse import urlparse
@@ -61,7 +62,8 @@ async def exchange(
                 return event
     except TimeoutError as err:
         raise ServiceUnavailable(service, f"the {service} service at {uri} did not answer") from err
-    except (OSError, ConnectionError) as err:
+    # A service killed mid-event leaves a torn frame: wyoming raises IncompleteReadError.
+    except (OSError, ConnectionError, asyncio.IncompleteReadError) as err:
         raise ServiceUnavailable(service, f"lost the {service} service at {uri}: {err}") from err
     finally:
         with contextlib.suppress(OSError, ConnectionError):

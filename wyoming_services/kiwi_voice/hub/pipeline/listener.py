@@ -33,7 +33,7 @@ from . import frames
 from .engine import Pipeline
 from .ring import AudioRing
 from .sink import TurnSink
-from .stt import SttClient
+from .stt import SttClient, Transcript
 from .turn import Turn, TurnRequest
 from .vad import Endpointer, EndpointSettings, Utterance
 from .wake import EngineChoice, WakeWordStream, text_matches_wake_word
@@ -43,6 +43,16 @@ _LOGGER = logging.getLogger(__name__)
 RATE = 16_000
 # A restarted kiwi-wake must hear the next wake word within seconds; a refused connect is cheap.
 _WAKE_RETRY_SECONDS = 1.0
+
+
+# Silence after which the utterance so far goes to kiwi-stt while the endpointer waits out the
+# rest of vad_silence_seconds (0.8 s by default): about half a second of STT hidden per turn.
+EARLY_STT_SILENCE_SECONDS = 0.3
+
+
+def _consume_result(task: asyncio.Task[Transcript]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class ListenMode(StrEnum):
@@ -68,6 +78,14 @@ class _Capture:
     start: int  # sample position in the ring
     heard: asyncio.Future[Heard] | None = None  # a capture someone waits on (listen_now)
     answer_only: bool = False  # transcribe and hand back; no turn (ask_question's answer)
+    # The utterance as it stood at the current pause and its transcription, started while the
+    # endpointer waits to be sure the speaker stopped (see EndpointSettings.speculate_seconds).
+    early: tuple[bytes, asyncio.Task[Transcript]] | None = None
+
+    def drop_early(self) -> None:
+        if self.early is not None:
+            self.early[1].cancel()
+            self.early = None
 
 
 @dataclass
@@ -130,6 +148,8 @@ class Listener:
             result = self._capture.endpointer.add(pcm)
             if result is not None:
                 await self._complete(result)
+            else:
+                self._speculate(self._capture)
         if self.mode is ListenMode.CONTINUOUS:
             choice = self._selector.current
             if choice.engine == "openwakeword":
@@ -167,6 +187,7 @@ class Listener:
     async def cancel_capture(self) -> None:
         capture, self._capture = self._capture, None
         if capture is not None:
+            capture.drop_early()
             self._used_until = self._ring.end
             await self._pipeline.heard_nothing(capture.turn_id)
             _settle(capture, Heard(capture.turn_id, speech=False))
@@ -206,7 +227,21 @@ class Listener:
             silence_seconds=float(self._settings.get("vad_silence_seconds")),
             max_seconds=max_seconds,
             start_timeout_seconds=float(self._settings.get("listen_timeout_seconds")),
+            speculate_seconds=EARLY_STT_SILENCE_SECONDS,
         )
+
+    def _speculate(self, capture: _Capture) -> None:
+        """At a pause, start transcribing what was said so far: when the pause turns out to be
+        the end, the transcript is (nearly) ready; when the speaker goes on, it is dropped."""
+        tentative, capture.endpointer.tentative = capture.endpointer.tentative, None
+        if tentative is None:
+            return
+        capture.drop_early()
+        audio = PcmAudio(RATE, 2, 1, tentative.pcm)
+        language = str(self._settings.get("language"))
+        task = asyncio.create_task(self._stt.transcribe(audio, language))
+        task.add_done_callback(_consume_result)  # a dropped one's failure is nobody's concern
+        capture.early = (tentative.pcm, task)
 
     async def _start_capture(
         self,
@@ -239,6 +274,7 @@ class Listener:
             return
         self._used_until = capture.start + utterance.end_offset // 2
         if not utterance.had_speech:
+            capture.drop_early()
             await self._pipeline.heard_nothing(capture.turn_id)
             _settle(capture, Heard(capture.turn_id, speech=False))
             return
@@ -246,18 +282,24 @@ class Listener:
             "%s: utterance of %.2f s (%s)", self._sink.label, utterance.seconds, utterance.reason
         )
         if capture.answer_only:
+            capture.drop_early()
             # Transcribing takes a while: not on the path that feeds audio in.
             task = asyncio.create_task(self._answer(capture, utterance.pcm))
             self._answers.add(task)
             task.add_done_callback(self._answers.discard)
             return
         _settle(capture, Heard(capture.turn_id, speech=True))
+        early = None
+        if capture.early is not None and capture.early[0] == utterance.pcm:
+            early, capture.early = capture.early[1], None
+        capture.drop_early()
         request = TurnRequest(
             turn_id=capture.turn_id,
             sink=self._sink,
             trigger=capture.trigger,
             audio=utterance.pcm,
             speech_ended=time.perf_counter(),
+            early_transcript=early,
         )
         self.turns.append(self._pipeline.submit(request))
 

@@ -40,7 +40,7 @@ from .metrics import TurnTimer
 from .policy import Action, ApprovalGate, Speaker, SpeakerPolicy
 from .sink import TurnSink
 from .speech import SpeechOutput, cancel_for_sure
-from .stt import SttClient
+from .stt import SttClient, Transcript
 
 _LOGGER = logging.getLogger(__name__)
 SOURCE = "pipeline"
@@ -68,6 +68,9 @@ class TurnRequest:
     speaker: Speaker | None = None  # who typed it (typed turns have no voiceprint)
     speech_ended: float = field(default_factory=time.perf_counter)
     context_key: str | None = None  # conversation history to use (default: the speaker's)
+    # kiwi-stt's transcription of exactly `audio`, started at the pause before the end of
+    # speech was certain (the listener's early STT); awaited instead of a new request.
+    early_transcript: asyncio.Task[Transcript] | None = None
 
 
 @dataclass
@@ -202,12 +205,14 @@ class TurnRunner:
             if request.text is not None:  # the text wake engine transcribed it already
                 turn.user_text, turn.language = request.text.strip(), language
             else:
-                transcript, turn.timer.stt_seconds = await self._timed(
-                    self._s.stt.transcribe(audio, language)
-                )
+                # With early STT, stt_ms is what is left to wait after the end of speech.
+                pending = request.early_transcript or self._s.stt.transcribe(audio, language)
+                transcript, turn.timer.stt_seconds = await self._timed(pending)
                 turn.user_text, turn.language = transcript.text, transcript.language or language
         except BaseException:
             identify.cancel()
+            if request.early_transcript is not None:
+                request.early_transcript.cancel()
             raise
         payload = speech_recognized(turn.user_text, turn.language)
         self._s.bus.publish(EventType.SPEECH_RECOGNIZED, payload, SOURCE)

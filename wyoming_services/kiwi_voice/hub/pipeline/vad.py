@@ -35,6 +35,11 @@ class EndpointSettings:
     max_seconds: float = 15.0
     start_timeout_seconds: float | None = 5.0  # None: wait for speech forever
     aggressiveness: int = 2  # webrtcvad mode 0 (least) to 3 (most aggressive filtering)
+    # After this much silence the utterance so far is offered as `tentative`, so it can be
+    # transcribed while the endpointer waits out the rest of `silence_seconds` (None: never).
+    # At least the kept tail (_TAIL_FRAMES), so the tentative audio is what a final cut at the
+    # same pause would hand back.
+    speculate_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,11 @@ class Endpointer:
         self._voiced_run = 0
         self._speech_start: int | None = None  # frame index
         self._last_voiced: int | None = None
+        self._offered: int | None = None  # the last voiced frame of the last tentative cut
         self.result: Utterance | None = None
+        # The utterance up to the current pause, once it lasted `speculate_seconds`; the
+        # listener takes it (and sets it back to None).
+        self.tentative: Utterance | None = None
 
     @property
     def speech_started(self) -> bool:
@@ -95,6 +104,7 @@ class Endpointer:
         if self._vad.is_speech(frame, RATE):
             self._voiced_run += 1
             self._last_voiced = index
+            self.tentative = None  # the pause was not the end: that cut is stale
             if self._speech_start is None and self._voiced_run >= _START_FRAMES:
                 self._speech_start = index - _START_FRAMES + 1
         else:
@@ -104,10 +114,17 @@ class Endpointer:
             timeout = settings.start_timeout_seconds
             if timeout is not None and seconds >= timeout:
                 self.result = self._utterance(EndReason.NO_SPEECH, trim=False)
-        elif self._last_voiced is not None and (
-            (index - self._last_voiced) * FRAME_MS / 1000 >= settings.silence_seconds
-        ):
-            self.result = self._utterance(EndReason.SILENCE, trim=True)
+        elif self._last_voiced is not None:
+            silent = (index - self._last_voiced) * FRAME_MS / 1000
+            if silent >= settings.silence_seconds:
+                self.result = self._utterance(EndReason.SILENCE, trim=True)
+            elif (
+                settings.speculate_seconds is not None
+                and silent >= max(settings.speculate_seconds, _TAIL_FRAMES * FRAME_MS / 1000)
+                and self._offered != self._last_voiced
+            ):
+                self._offered = self._last_voiced
+                self.tentative = self._utterance(EndReason.SILENCE, trim=True)
         if self.result is None and self._speech_seconds() >= settings.max_seconds:
             self.result = self._utterance(EndReason.MAX_LENGTH, trim=False)
         return self.result is not None
