@@ -24,23 +24,36 @@ from homeassistant.components.assist_pipeline.pipeline import (
     async_update_pipeline,
 )
 from homeassistant.components.assist_satellite import DOMAIN as SATELLITE_DOMAIN
+from homeassistant.components.assist_satellite.const import DATA_COMPONENT
 from homeassistant.components.tts.media_source import parse_media_source_id
 from homeassistant.components.wyoming import DOMAIN as WYOMING
 from homeassistant.const import STATE_UNAVAILABLE
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State
 from homeassistant.core_config import async_process_ha_core_config
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_mock_service,
+    mock_restore_cache,
+)
 
 from custom_components.kiwi.const import DOMAIN
 from tests.ha.conftest import sockets_allowed
-from tests.ha.kiwi_common import WyomingServices, entry_for, setup_entry, wait_for, wait_for_state
+from tests.ha.kiwi_common import (
+    WyomingServices,
+    entry_for,
+    hub_client_for,
+    setup_entry,
+    wait_for,
+    wait_for_state,
+)
 from tests.support import real_models
 from tests.support.hub_process import HubProcess
 from tests.support.pipeline_client import AudioClient
 from tests.support.speech import espeak_pcm
+from tests.support.waiting import until_async
 from tests.support.wyoming_process import ServiceProcess, start_service
 
 pytestmark = pytest.mark.timeout(240)
@@ -126,6 +139,16 @@ async def test_a_named_microphone_is_a_satellite_whose_state_follows_its_turns(
         registered = er.async_get(hass).async_get(KITCHEN)
         assert registered is not None
         assert registered.unique_id.endswith("_satellite_room:Kitchen")
+        # The wake word is the hub's, shared by every microphone; it is not set per satellite.
+        entity = hass.data[DATA_COMPONENT].get_entity(KITCHEN)
+        assert entity is not None
+        config = entity.async_get_configuration()
+        wake_word = (await hub_client_for(kiwi, hub_session).config()).raw["wake_word"]
+        assert config.active_wake_words == [wake_word]
+        assert [w.id for w in config.available_wake_words] == [wake_word]
+        with pytest.raises(HomeAssistantError) as refused:
+            await entity.async_set_configuration(config)
+        assert refused.value.translation_key == "satellite_config"
         seen = _states(hass, KITCHEN)
         # A typed turn on the kitchen microphone: Kiwi works on it, answers, is done.
         await kitchen.send({"type": "text_input", "text": "tell me a joke"})
@@ -342,3 +365,27 @@ async def test_a_satellites_replies_play_on_the_chosen_media_player(
     assert _said(announced.data["media_content_id"]) == "Dinner is ready."
     assert len(plays) == 2  # the last reply played in the kitchen, not the living room
     assert len(await _tts_audio(hass, reply.data["media_content_id"])) > 8000
+
+
+async def test_the_replies_choice_survives_a_restart_of_home_assistant(
+    hass: HomeAssistant, kiwi: HubProcess, hub_session: aiohttp.ClientSession
+) -> None:
+    """The select comes back with its last choice and tells the hub (which forgot it)."""
+    mock_restore_cache(hass, [State(KITCHEN_REPLIES, LIVING_ROOM)])
+    client = hub_client_for(kiwi, hub_session)
+    async with AudioClient.connect(
+        hub_session, kiwi.ws_url("/api/audio"), hello={"room": "Kitchen"}
+    ):
+        await wait_for(hass, lambda: hass.states.get(KITCHEN_REPLIES) is not None, "no select")
+        assert hass.states.get(KITCHEN_REPLIES).state == LIVING_ROOM
+        # The player is not there (yet): still offered, so the choice stays visible.
+        assert LIVING_ROOM in hass.states.get(KITCHEN_REPLIES).attributes["options"]
+
+        async def told() -> bool:
+            listed = await client.satellites()
+            return any(s.id == "room:Kitchen" for s in listed) and (
+                (await client.request("GET", "/api/satellites"))["satellites"][0]["replies"]
+                == "elsewhere"
+            )
+
+        await until_async(told, "the hub was not told where the kitchen replies")
