@@ -29,8 +29,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .api import KiwiError, KiwiEvent, SatelliteInfo
 from .const import DOMAIN, LOGGER, MANUFACTURER
 from .coordinator import KiwiConfigEntry
-from .entity import KiwiEntity, hub_identifier
+from .entity import KiwiEntity, hub_identifier, satellite_identifier
 from .errors import translated_hub_errors
+from .replies import async_say_on_media_players
+from .reply_select import reply_player
 
 PARALLEL_UPDATES = 0
 
@@ -43,11 +45,6 @@ _STATE_EVENTS = {
     "WAITING_APPROVAL": PipelineEventType.INTENT_START,
     "SPEAKING": PipelineEventType.TTS_START,
 }
-
-
-def satellite_identifier(entry: KiwiConfigEntry, satellite_id: str) -> str:
-    """A satellite device's identifier, unique across hubs."""
-    return f"{hub_identifier(entry)}_satellite_{satellite_id}"
 
 
 async def async_setup_entry(
@@ -69,16 +66,22 @@ async def async_setup_entry(
         for satellite_id, satellite in satellites.items():
             satellite.set_present(satellite_id in ids)
 
+    turn_of: str | None = None  # the satellite whose turn runs (Kiwi speaks one at a time)
+
     @callback
     def on_event(event: KiwiEvent, _data: dict[str, Any]) -> None:
+        nonlocal turn_of
         if event.event == "SATELLITES_CHANGED":
             items = event.data.get("satellites")
             if isinstance(items, list):
                 present([SatelliteInfo.from_dict(i) for i in items if isinstance(i, dict)])
         elif event.event == "STATE_CHANGED":
-            satellite = satellites.get(str(event.data.get("session")))
+            turn_of = str(event.data.get("session"))
+            satellite = satellites.get(turn_of)
             if satellite is not None:
                 satellite.mirror(str(event.data.get("new")))
+        elif event.event == "TTS_FINISHED" and (satellite := satellites.get(str(turn_of))):
+            satellite.reply_said(str(event.data.get("text") or ""))
 
     was_connected = data.coordinator.connected
 
@@ -114,6 +117,7 @@ class KiwiAssistSatellite(KiwiEntity, AssistSatelliteEntity):
         self.satellite_id = info.id
         self._present = True
         self._added = False  # the hub's events may name it before Home Assistant added it
+        self._reply = ""  # what Kiwi said in this satellite's turn
         identifier = satellite_identifier(entry, info.id)
         self._attr_unique_id = identifier
         self._attr_device_info = DeviceInfo(
@@ -147,10 +151,39 @@ class KiwiAssistSatellite(KiwiEntity, AssistSatelliteEntity):
         """Follow the hub's turn on this microphone (STATE_CHANGED with its session)."""
         if not self._added:
             return
+        if hub_state == "LISTENING":
+            self._reply = ""
         if hub_state == "IDLE":
+            self._play_reply_elsewhere()
             self.tts_response_finished()
         elif (event_type := _STATE_EVENTS.get(hub_state)) is not None:
             self._internal_on_pipeline_event(PipelineEvent(event_type))
+
+    @callback
+    def reply_said(self, text: str) -> None:
+        """Kiwi finished saying a reply in this satellite's turn (TTS_FINISHED)."""
+        self._reply = text
+
+    @property
+    def _reply_player(self) -> str | None:
+        return reply_player(self.hass, self.coordinator.config_entry.entry_id, self.satellite_id)
+
+    @callback
+    def _play_reply_elsewhere(self) -> None:
+        """The turn is over: with a media player chosen, Home Assistant says the reply there
+        (the hub kept it off this microphone's speaker)."""
+        reply, self._reply = self._reply, ""
+        if not reply or (player := self._reply_player) is None:
+            return
+        self.coordinator.config_entry.async_create_background_task(
+            self.hass, self._async_say_elsewhere(reply, player), name=f"{self.entity_id} reply"
+        )
+
+    async def _async_say_elsewhere(self, text: str, player: str) -> None:
+        try:
+            await async_say_on_media_players(self.hass, text, [player])
+        except HomeAssistantError as err:
+            LOGGER.warning("%s could not play its reply on %s: %s", self.entity_id, player, err)
 
     @callback
     def on_pipeline_event(self, event: PipelineEvent) -> None:
@@ -200,6 +233,10 @@ class KiwiAssistSatellite(KiwiEntity, AssistSatelliteEntity):
             raise HomeAssistantError(
                 translation_domain=DOMAIN, translation_key="satellite_needs_message"
             )
+        if (player := self._reply_player) is not None:
+            # This satellite's voice is a media player: Home Assistant says it there.
+            await async_say_on_media_players(self.hass, announcement.message, [player])
+            return
         with translated_hub_errors(
             self.hass,
             self.coordinator.config_entry,

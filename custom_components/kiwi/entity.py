@@ -42,6 +42,11 @@ def speaker_identifier(entry: KiwiConfigEntry, speaker_id: str) -> str:
     return f"{hub_identifier(entry)}_speaker_{speaker_id}"
 
 
+def satellite_identifier(entry: KiwiConfigEntry, satellite_id: str) -> str:
+    """A satellite device's identifier (one of Kiwi's microphones), unique across hubs."""
+    return f"{hub_identifier(entry)}_satellite_{satellite_id}"
+
+
 def kiwi_command(
     func: Callable[Concatenate[_EntityT, _P], Awaitable[None]],
 ) -> Callable[Concatenate[_EntityT, _P], Coroutine[Any, Any, None]]:

@@ -18,6 +18,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .api import KiwiClient
 from .coordinator import KiwiConfigEntry
 from .entity import KiwiEntity, kiwi_command
+from .reply_select import async_setup_reply_selects
 from .state import KiwiSnapshot
 
 PARALLEL_UPDATES = 0
@@ -84,11 +85,12 @@ async def async_setup_entry(
     entry: KiwiConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the hub's selects."""
+    """Add the hub's selects, and each satellite's Replies on select."""
     snapshot = entry.runtime_data.coordinator.data
     async_add_entities(
         KiwiSelect(entry, description) for description in SELECTS if description.exists_fn(snapshot)
     )
+    await async_setup_reply_selects(hass, entry, async_add_entities)
 
 
 class KiwiSelect(KiwiEntity, SelectEntity):

@@ -23,6 +23,7 @@ from .const import DOMAIN
 from .coordinator import KiwiConfigEntry
 from .errors import translated_hub_errors
 from .recordings import async_download, async_read_allowed_file
+from .replies import async_say_on_media_players
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_TEXT = "text"
@@ -32,6 +33,7 @@ ATTR_NAME = "name"
 ATTR_AUDIO_URL = "audio_url"
 ATTR_AUDIO_PATH = "audio_path"
 ATTR_PRIORITY = "priority"
+ATTR_MEDIA_PLAYERS = "media_player_entity_id"
 
 SERVICE_SPEAK = "speak"
 SERVICE_APPROVE = "approve"
@@ -46,6 +48,7 @@ SPEAK_SCHEMA = vol.Schema(
         **_ENTRY,
         vol.Required(ATTR_TEXT): vol.All(cv.string, vol.Length(min=1)),
         vol.Optional(ATTR_SOUL): cv.string,
+        vol.Optional(ATTR_MEDIA_PLAYERS): cv.entity_ids,
     }
 )
 APPROVAL_SCHEMA = vol.Schema({**_ENTRY, vol.Required(ATTR_REQUEST_ID): cv.string})
@@ -117,6 +120,10 @@ async def _async_speak(call: ServiceCall) -> ServiceResponse:
                 translation_placeholders={"soul": soul, "souls": ", ".join(sorted(known))},
             )
         await _call_hub(call, entry, client.set_soul(soul), not_found_key="unknown_soul")
+    if players := call.data.get(ATTR_MEDIA_PLAYERS):
+        # Where the user is: Home Assistant's TTS says it on those media players.
+        played_on = await async_say_on_media_players(call.hass, call.data[ATTR_TEXT], players)
+        return {"played_on": list[JsonValueType](played_on)}
     played_on = await _call_hub(
         call, entry, client.tts_test(call.data[ATTR_TEXT]), not_found_key="endpoint_missing"
     )

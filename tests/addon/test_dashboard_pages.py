@@ -29,6 +29,7 @@ from tests.support.hub_process import HubProcess, restart_hub, start_hub
 from tests.support.pipeline_client import background_browser
 from tests.support.ports import free_port
 from tests.support.speech import espeak_wav
+from tests.support.waiting import until_sync
 from tests.support.wyoming_process import ServiceProcess, start_service
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -258,6 +259,31 @@ def test_state_changes_and_speech_show_live(signed_in: Page, hub: HubProcess) ->
     expect(log_row(page, "TTS_STARTED")).to_be_visible()
     page.get_by_label("Search", exact=True).fill("")
     page.screenshot(path=screenshot_path("live"), full_page=True)
+
+
+def test_a_named_microphone_becomes_a_satellite(signed_in: Page, hub: HubProcess) -> None:
+    """The room typed beside the microphone names it: the hub lists the satellite while it runs,
+    and the browser remembers the room for next time."""
+    page = signed_in
+    show_tab(page, "Live")
+    page.locator("#mic-room").fill("Kitchen")
+    page.locator("#mic-room").dispatch_event("change")
+    page.get_by_role("button", name="Start microphone").click()
+    expect(page.get_by_role("button", name="Stop microphone")).to_be_enabled()
+    satellites = until_sync(
+        lambda: api(hub, "GET", "/api/satellites")["satellites"],
+        "the room in the hub's satellites",
+    )
+    page.get_by_role("button", name="Stop microphone").click()
+    expect(page.get_by_role("button", name="Start microphone")).to_be_enabled()
+    assert [s["id"] for s in satellites] == ["room:Kitchen"]
+    assert page.evaluate("localStorage.getItem('kiwi.room')") == "Kitchen"
+    until_sync(
+        lambda: api(hub, "GET", "/api/satellites")["satellites"] == [],
+        "the satellite gone with the microphone",
+    )
+    page.locator("#mic-room").fill("")
+    page.locator("#mic-room").dispatch_event("change")
 
 
 def test_soul_switch_changes_the_hubs_soul(signed_in: Page, hub: HubProcess) -> None:

@@ -39,7 +39,13 @@ async def test_a_named_microphone_is_a_satellite_while_connected(
             listed = (await client.call("GET", "/api/satellites")).body["satellites"]
             joined = await events.wait("SATELLITES_CHANGED")
         left = await events.wait("SATELLITES_CHANGED", satellites=[])
-    kitchen = {"id": "room:Kitchen", "name": "Kitchen", "kind": "browser", "can_play": True}
+    kitchen = {
+        "id": "room:Kitchen",
+        "name": "Kitchen",
+        "kind": "browser",
+        "can_play": True,
+        "replies": "here",
+    }
     assert listed == [kitchen]
     assert joined["data"]["satellites"] == [kitchen]
     assert left["data"]["satellites"] == []
@@ -102,3 +108,42 @@ async def test_listen_on_a_satellite_that_is_not_there_is_404(client: CheckedCli
     answer = await client.call("POST", "/api/satellites/room:Attic/listen")
     assert answer.status == 404
     assert answer.body["error"]["code"] == "unknown_satellite"
+
+
+async def test_replies_elsewhere_keep_a_turns_audio_off_the_microphone(
+    client: CheckedClient, hub: HubProcess
+) -> None:
+    """Home Assistant plays this room's replies on a media player: the hub says them (events,
+    frames) but sends no audio of them to the room; announcements still play there."""
+    bad = await client.call("PATCH", "/api/satellites/attic", json={"replies": "elsewhere"})
+    assert bad.status == 404
+    assert bad.body["error"]["code"] == "unknown_satellite"
+    # Set before the room connects: it keeps the choice when it does.
+    answer = await client.call(
+        "PATCH", "/api/satellites/room:Kitchen", json={"replies": "elsewhere"}
+    )
+    assert answer.body == {"satellite": "room:Kitchen", "replies": "elsewhere"}
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            EventLog.connect(session, hub.ws_url("/api/events")) as events,
+            AudioClient.connect(
+                session, hub.ws_url("/api/audio"), hello={"room": "Kitchen"}
+            ) as kitchen,
+        ):
+            listed = (await client.call("GET", "/api/satellites")).body["satellites"]
+            await kitchen.send({"type": "text_input", "text": "tell me a joke"})
+            end = await kitchen.wait_frame("end", wait_s=60)
+            finished = await events.wait("TTS_FINISHED")
+            assert kitchen.audio_bytes() == 0
+            announced = await client.call(
+                "POST",
+                "/api/tts/test",
+                json={"text": "Dinner is ready.", "target": "room:Kitchen", "wait": True},
+            )
+            assert announced.status == 200
+            assert kitchen.audio_bytes() > 0
+    finally:
+        await client.call("PATCH", "/api/satellites/room:Kitchen", json={"replies": "here"})
+    assert listed[0]["replies"] == "elsewhere"
+    assert finished["data"]["text"] == end["text"]  # what Home Assistant says elsewhere

@@ -265,6 +265,15 @@ class KiwiClient:
             else []
         )
 
+    async def set_satellite_replies(self, satellite_id: str, *, here: bool) -> None:
+        """PATCH /api/satellites/{id}: its replies play on it (``here``) or elsewhere (Home
+        Assistant plays them on a media player)."""
+        await self.request(
+            "PATCH",
+            f"/api/satellites/{quote(satellite_id, safe='')}",
+            json={"replies": "here" if here else "elsewhere"},
+        )
+
     async def satellite_listen(self, satellite_id: str, *, answer_only: bool) -> ListenResult:
         """POST /api/satellites/{id}/listen: listen there now, no wake word; answers once the
         user stopped talking (``answer_only``: with the transcript, and no turn runs)."""

@@ -107,6 +107,9 @@ class TtsStarted(TypedDict):
 class TtsFinished(TypedDict):
     interrupted: NotRequired[Annotated[bool, Doc("Kiwi addition: stopped before the end")]]
     audio_seconds: NotRequired[Annotated[float, Range(0), Doc("Kiwi addition")]]
+    text: NotRequired[
+        Annotated[str, Doc("Kiwi addition: everything said (a reply played elsewhere uses it)")]
+    ]
 
 
 class ApprovalRequested(TypedDict):
@@ -236,6 +239,10 @@ class SatelliteInfo(TypedDict):
     name: Annotated[str, Doc("What to call it: Host microphone, or the room's name")]
     kind: Literal["host", "browser"]
     can_play: Annotated[bool, Doc("It has a speaker: announcements and replies play on it")]
+    replies: Annotated[
+        Literal["here", "elsewhere"],
+        Doc("elsewhere: Home Assistant plays its replies on a media player, not on it"),
+    ]
 
 
 class SatellitesChanged(TypedDict):
@@ -336,10 +343,14 @@ def tts_started(text: str, provider: str, voice: str | None = None) -> TtsStarte
     return {"text": text, "provider": provider, "voice": voice}
 
 
-def tts_finished(interrupted: bool = False, audio_seconds: float | None = None) -> TtsFinished:
+def tts_finished(
+    interrupted: bool = False, audio_seconds: float | None = None, text: str | None = None
+) -> TtsFinished:
     payload: TtsFinished = {"interrupted": interrupted}
     if audio_seconds is not None:
         payload["audio_seconds"] = round(audio_seconds, 3)
+    if text:
+        payload["text"] = text
     return payload
 
 

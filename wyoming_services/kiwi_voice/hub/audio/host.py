@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from wyoming.audio import AudioChunk
@@ -23,6 +24,7 @@ from .convert import PcmConverter
 
 _LOGGER = logging.getLogger(__name__)
 RATE = 16_000
+_ANNOUNCEMENT = "announcement"  # the turn id _HostOutput plays announcements under
 BLOCK_SAMPLES = 1600  # 100 ms
 
 
@@ -36,6 +38,8 @@ class HostSpeaker:
         self._stopped: set[str] = set()
         self._turn: str | None = None
         self._converter = PcmConverter(RATE)
+        # True while the host microphone's replies play elsewhere (a Home Assistant media player).
+        self.replies_elsewhere: Callable[[], bool] = lambda: False
 
     async def send_frame(self, frame: TurnFrame) -> None:
         return None
@@ -43,6 +47,8 @@ class HostSpeaker:
     async def play(self, turn_id: str, chunk: AudioChunk) -> None:
         if turn_id in self._stopped:
             return
+        if turn_id != _ANNOUNCEMENT and self.replies_elsewhere():
+            return  # Home Assistant says this reply on the media player the user chose
         if turn_id != self._turn:
             self._turn, self._converter = turn_id, PcmConverter(RATE)
         pcm = self._converter.convert(chunk.audio, chunk.rate, chunk.width, chunk.channels)
@@ -74,7 +80,7 @@ class _HostOutput:
         self._speaker = speaker
 
     async def play(self, chunk: AudioChunk) -> None:
-        await self._speaker.play("announcement", chunk)
+        await self._speaker.play(_ANNOUNCEMENT, chunk)
 
     async def flush(self) -> None:
         await self._speaker.flush()
@@ -86,6 +92,7 @@ class HostAudio:
         self._listener: Listener | None = None
         self._feeder: asyncio.Task[None] | None = None
         self._remove_output: Any = None
+        self._speaker: HostSpeaker | None = None
 
     @classmethod
     async def start(
@@ -105,7 +112,7 @@ class HostAudio:
             log("Host audio disabled: sounddevice is not available (%s)", err)
             return None
         host = cls()
-        speaker = host._open_speaker(sounddevice, log)
+        speaker = host._speaker = host._open_speaker(sounddevice, log)
         sink = speaker
         if speaker is not None:
             host._remove_output = outputs.add(_HostOutput(speaker))
@@ -160,8 +167,8 @@ class HostAudio:
         return self._listener
 
     @property
-    def has_speaker(self) -> bool:
-        return self._remove_output is not None
+    def speaker(self) -> HostSpeaker | None:
+        return self._speaker
 
     async def _feed(self, queue: asyncio.Queue[bytes]) -> None:
         assert self._listener is not None

@@ -14,6 +14,7 @@ import base64
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,8 @@ class AudioSession:
         self._output: PcmConverter | None = None
         self._stopped: set[str] = set()
         self._play_until = 0.0
+        # True while this microphone's replies play elsewhere (a Home Assistant media player).
+        self.replies_elsewhere: Callable[[], bool] = lambda: False
 
     @property
     def label(self) -> str:
@@ -110,6 +113,8 @@ class AudioSession:
     async def play(self, turn_id: str, chunk: AudioChunk) -> None:
         if turn_id in self._stopped or self.options.output_format == "none":
             return
+        if turn_id != ANNOUNCEMENT_TURN and self.replies_elsewhere():
+            return  # Home Assistant says this reply on the media player the user chose
         if turn_id != self._audio_turn:
             self._audio_turn = turn_id
             self._output = PcmConverter(self.options.output_sample_rate)

@@ -333,7 +333,8 @@ class TurnRunner:
         if turn.speaking:
             turn.speaking = False
             seconds = turn.speech.progress.audio_seconds if turn.speech else 0.0
-            self._s.bus.publish(EventType.TTS_FINISHED, tts_finished(interrupted, seconds), SOURCE)
+            payload = tts_finished(interrupted, seconds, turn.spoken_text)
+            self._s.bus.publish(EventType.TTS_FINISHED, payload, SOURCE)
 
     async def _stop_speaking(self, turn: Turn) -> None:
         if turn.speech is not None:

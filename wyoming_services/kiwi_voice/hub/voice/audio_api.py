@@ -186,6 +186,7 @@ async def audio_socket(call: Call) -> web.WebSocketResponse:
     connection = AudioConnection(runtime, session)
     ctx.websockets[ws] = request
     runtime.sessions.add(session)
+    session.replies_elsewhere = lambda: runtime.satellites.replies_elsewhere(session.label)
     remove_output = ctx.outputs.add(session.as_output())
     _LOGGER.info("%s connected", session.label)
     try:

@@ -37,6 +37,22 @@ class SatelliteRegistry:
         self._bus = bus
         self._outputs = outputs
         self._by_id: dict[str, Satellite] = {}
+        # Satellites whose replies Home Assistant plays elsewhere (a media player): kept by id,
+        # so a room that reconnects keeps its choice (until the hub restarts; the integration
+        # tells it again then).
+        self._replies_elsewhere: set[str] = set()
+
+    def replies_elsewhere(self, satellite_id: str) -> bool:
+        """True: this satellite's turns are answered on a media player, not its own speaker."""
+        return satellite_id in self._replies_elsewhere
+
+    def set_replies(self, satellite_id: str, *, here: bool) -> None:
+        if here:
+            self._replies_elsewhere.discard(satellite_id)
+        else:
+            self._replies_elsewhere.add(satellite_id)
+        if satellite_id in self._by_id:
+            self._changed()
 
     def get(self, satellite_id: str) -> Satellite | None:
         return self._by_id.get(satellite_id)
@@ -60,6 +76,7 @@ class SatelliteRegistry:
                 "name": satellite.name,
                 "kind": satellite.kind,
                 "can_play": bool(self._outputs.labels(satellite.id)),
+                "replies": "elsewhere" if satellite.id in self._replies_elsewhere else "here",
             }
             for satellite in sorted(self._by_id.values(), key=lambda s: (s.kind, s.id))
         ]

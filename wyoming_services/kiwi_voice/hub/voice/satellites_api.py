@@ -15,6 +15,7 @@ from kiwi_voice.hub.event_payloads import SatelliteInfo
 from kiwi_voice.hub.shapes import Doc, Length
 
 from .runtime import PIPELINE_KEY
+from .satellites import HOST
 
 TAG = "satellites"
 SatelliteId = Annotated[str, Length(1, 80), Doc("host, or room:<name>")]
@@ -47,6 +48,31 @@ class ListenResponse(TypedDict):
     text: Annotated[str | None, Doc("The transcript (answer_only); null otherwise")]
     language: NotRequired[str]
     status: Literal["heard", "nothing_heard"]
+
+
+class RepliesRequest(TypedDict):
+    """Kiwi addition."""
+
+    replies: Annotated[
+        Literal["here", "elsewhere"],
+        Doc("here: its own speaker; elsewhere: Home Assistant plays them (a media player)"),
+    ]
+
+
+class RepliesResponse(TypedDict):
+    """Kiwi addition."""
+
+    satellite: str
+    replies: Literal["here", "elsewhere"]
+
+
+async def patch_satellite(call: Call) -> RepliesResponse:
+    satellite_id = call.path_param("satellite_id")
+    if satellite_id != HOST and not satellite_id.startswith("room:"):
+        raise not_found("unknown_satellite", f"{satellite_id!r} is no satellite id (host, room:X)")
+    replies = call.body["replies"]
+    call.request.app[PIPELINE_KEY].satellites.set_replies(satellite_id, here=replies == "here")
+    return {"satellite": satellite_id, "replies": replies}
 
 
 async def get_satellites(call: Call) -> SatellitesResponse:
@@ -88,6 +114,19 @@ ENDPOINTS = (
         summary="Kiwi's own microphones: the host microphone and named browser microphones",
         tag=TAG,
         response=SatellitesResponse,
+    ),
+    Endpoint(
+        method="PATCH",
+        path="/api/satellites/{satellite_id}",
+        handler=patch_satellite,
+        summary="Where a satellite's replies play: its own speaker, or elsewhere (Home Assistant)",
+        tag=TAG,
+        path_params={"satellite_id": SatelliteId},
+        request=RepliesRequest,
+        response=RepliesResponse,
+        errors=(404,),
+        description="A room that is not connected now may be set too: it keeps the choice "
+        "when it connects (until the hub restarts).",
     ),
     Endpoint(
         method="POST",

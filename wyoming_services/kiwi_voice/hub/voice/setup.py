@@ -128,6 +128,9 @@ def setup_pipeline(app: web.Application, runtime: PipelineRuntime) -> None:
         runtime.host_audio = await HostAudio.start(
             runtime.listener, runtime.context.outputs, runtime.host_audio_mode
         )
+        if runtime.host_audio is not None and runtime.host_audio.speaker is not None:
+            speaker = runtime.host_audio.speaker
+            speaker.replies_elsewhere = lambda: runtime.satellites.replies_elsewhere(HOST)
         if runtime.host_audio is not None and runtime.host_audio.listener is not None:
             listener = runtime.host_audio.listener
             runtime.satellites.add(Satellite(HOST, "Host microphone", "host", listener))

@@ -9,9 +9,10 @@ export const MODES = { wake: "continuous", push: "push_to_talk" };
 
 export class AudioSession {
   // handlers: onAudio(buffer, rate, turnId), onFlush(), onTurn(frame), onStatus(text, kind), onClosed(reason)
-  constructor(api, mode, handlers) {
+  constructor(api, mode, handlers, room = "") {
     this.api = api;
     this.mode = mode;
+    this.room = room; // a named microphone is the satellite room:<room> (docs/satellites.md)
     this.handlers = handlers;
     this.socket = null;
     this.ack = null;
@@ -21,7 +22,9 @@ export class AudioSession {
   }
 
   hello() {
-    return { type: "hello", sample_rate: PCM_RATE, output_sample_rate: PCM_RATE, mode: MODES[this.mode], client: "kiwi-dashboard" };
+    const hello = { type: "hello", sample_rate: PCM_RATE, output_sample_rate: PCM_RATE, mode: MODES[this.mode], client: "kiwi-dashboard" };
+    if (this.room) hello.room = this.room;
+    return hello;
   }
 
   open() {

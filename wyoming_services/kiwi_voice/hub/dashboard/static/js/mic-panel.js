@@ -16,6 +16,10 @@ export class MicrophonePanel {
     this.audioInfo = $("#mic-audio");
     this.textInput = $("#text-input");
     this.textSend = $("#text-input-send");
+    // The room is remembered in this browser: a tablet on the kitchen wall stays the kitchen.
+    this.room = $("#mic-room");
+    this.room.value = window.localStorage.getItem("kiwi.room") ?? "";
+    this.room.addEventListener("change", () => window.localStorage.setItem("kiwi.room", this.room.value.trim()));
     this.session = null;
     this.microphone = null;
     this.player = null;
@@ -103,7 +107,7 @@ export class MicrophonePanel {
         onTurn: (frame) => this.turnFrame(frame),
         onStatus: (text, kind) => say(this.status, text, kind),
         onClosed: (reason) => this.closed(reason),
-      });
+      }, this.room.value.trim());
       await this.session.open();
     } catch (err) {
       this.teardown();
