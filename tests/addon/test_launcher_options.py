@@ -26,6 +26,7 @@ SAMPLE_OPTIONS = {
     "tts_voice": "de_DE-thorsten-medium",
     "wake_word": "alexa",
     "wake_threshold": 0.65,
+    "wake_second_look": True,
     "soul": "comedian",
     "anthropic_api_key": "sk-ant-test-secret",
     "anthropic_model": "claude-haiku-4-5",
@@ -218,6 +219,7 @@ def test_wyoming_services_listen_on_their_ports_with_the_users_models(
     assert _argv_option(wake, "--uri") == ["tcp://0.0.0.0:10400"]
     assert _argv_option(wake, "--wake-word") == ["alexa"]
     assert _argv_option(wake, "--threshold") == ["0.65"]
+    assert _argv_option(wake, "--second-look-frames") == ["2"]
     assert _argv_option(wake, "--data-dir") == [
         "/config/models/openwakeword",
         "/data/models/openwakeword",

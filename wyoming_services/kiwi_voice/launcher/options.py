@@ -47,6 +47,7 @@ SUPERVISOR_SCHEMA: dict[str, str] = {
     "tts_voice": "str",
     "wake_word": "str",
     "wake_threshold": "float(0.05,0.95)",
+    "wake_second_look": "bool",
     "soul": "str",
     "anthropic_api_key": "password?",
     "anthropic_model": "str",
@@ -75,6 +76,9 @@ class KiwiOptions:
     # openWakeWord's hey_jarvis in kiwi-wake: the figures in docs/wake-word.md chose it.
     wake_word: str = "hey_jarvis"
     wake_threshold: float = 0.5
+    # kiwi-wake's second look against look-alike phrases (docs/wake.md): off by default, as it
+    # costs one frame (80 ms) of latency and a few percent of hits on short, fast phrases.
+    wake_second_look: bool = False
     soul: str = "default"
     anthropic_api_key: str | None = None
     anthropic_model: str = "claude-sonnet-4-5"

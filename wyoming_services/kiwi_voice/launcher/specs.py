@@ -33,6 +33,9 @@ class ProcessSpec:
 
 # Start order: the hub last, because it is a client of every other process.
 PROCESS_NAMES = ("stt", "tts", "wake", "speaker", "combined", "hub")
+# The add-on's wake_second_look: the wake word must reach the trigger level again within this
+# many 80 ms frames (the setting measured in docs/wake.md).
+WAKE_SECOND_LOOK_FRAMES = 2
 
 
 def build_process_specs(
@@ -96,6 +99,8 @@ def build_process_specs(
             *service("wake", "wake"),
             "--wake-word", options.wake_word,
             "--threshold", f"{options.wake_threshold:g}",
+            *(("--second-look-frames", str(WAKE_SECOND_LOOK_FRAMES))
+              if options.wake_second_look else ()),
             *model_dirs("openwakeword"),
         ),
         env=common_env,
