@@ -190,6 +190,10 @@ class KiwiClient:
         body = await self.request("GET", "/api/speakers")
         return [SpeakerProfile.from_dict(speaker) for speaker in body.get("speakers") or ()]
 
+    async def update_speaker(self, speaker_id: str, changes: JsonObject) -> None:
+        """PATCH /api/speakers/{id}: name, priority, person link or soul."""
+        await self.request("PATCH", f"/api/speakers/{quote(speaker_id, safe='')}", json=changes)
+
     async def block_speaker(self, speaker_id: str) -> None:
         """POST /api/speakers/{id}/block."""
         await self.request("POST", f"/api/speakers/{quote(speaker_id, safe='')}/block")

@@ -46,6 +46,9 @@ class Speaker:
     is_blocked: bool = False
     is_self: bool = False  # Kiwi's own voice (echo)
     voice: bool = True  # False: typed by an authenticated client, no voiceprint
+    person: str | None = None  # the HA person linked to the profile (speaker_links.py)
+    ha_user_id: str | None = None  # that person's HA user: HA runs the turn as this user
+    soul: str | None = None  # the soul the profile names for its turns
 
     @property
     def context_key(self) -> str:
