@@ -25,6 +25,7 @@ PLATFORMS: list[Platform] = [
     Platform.EVENT,
     Platform.SELECT,
     Platform.SENSOR,
+    Platform.STT,
     Platform.SWITCH,
 ]
 

@@ -255,7 +255,12 @@ class KiwiClient:
         )
 
     async def converse(
-        self, text: str, language: str, conversation_id: str | None = None
+        self,
+        text: str,
+        language: str,
+        conversation_id: str | None = None,
+        *,
+        utterance_id: str | None = None,
     ) -> AsyncIterator[str | ConversationReply]:
         """POST /api/conversation, streamed: the answer's text pieces, then the whole reply.
 
@@ -265,6 +270,8 @@ class KiwiClient:
         request: JsonObject = {"text": text, "language": language}
         if conversation_id:
             request["conversation_id"] = conversation_id
+        if utterance_id:  # an Assist utterance (POST /api/assist/stt): its speaker's turn
+            request["utterance_id"] = utterance_id
         headers = {**self.auth_headers, "Accept": NDJSON}
         url = f"{self.base_url}/api/conversation"
         try:

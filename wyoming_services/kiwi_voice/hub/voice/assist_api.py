@@ -17,8 +17,9 @@ from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from kiwi_voice.hub.api.speakers import read_wav
 from kiwi_voice.hub.assist_turns import SOURCE
+from kiwi_voice.hub.audio.convert import MAX_CHANNELS, PcmConverter
 from kiwi_voice.hub.endpoint import Call, Endpoint, QueryParam
-from kiwi_voice.hub.errors import ServiceError, from_service_error
+from kiwi_voice.hub.errors import ServiceError, bad_request, from_service_error
 from kiwi_voice.hub.event_payloads import (
     EventType,
     speaker_identified,
@@ -30,11 +31,13 @@ from kiwi_voice.hub.event_payloads import (
 from kiwi_voice.hub.pipeline.turn import speaker_from
 from kiwi_voice.hub.protocol import LanguageCode
 from kiwi_voice.hub.shapes import Doc, Length, Range
+from kiwi_voice.hub.speakers import PcmAudio
 from kiwi_voice.hub.state import AssistantState
 
 from .runtime import PIPELINE_KEY
 
 TAG = "assist"
+RATE = 16_000
 Client = Annotated[
     str, Length(1, 200), Doc("The Wyoming client or satellite (e.g. wyoming:192.168.1.20)")
 ]
@@ -137,7 +140,12 @@ async def post_assist_event(call: Call) -> AssistEventResponse:
 
 
 async def post_assist_stt(call: Call) -> AssistSttResponse:
-    audio = await read_wav(call)
+    wav = await read_wav(call)
+    if wav.channels > MAX_CHANNELS:
+        raise bad_request("bad_audio", f"{wav.channels} channels: send mono or stereo")
+    # kiwi-stt and kiwi-speaker both take 16 kHz mono s16.
+    pcm = PcmConverter(RATE).convert(wav.data, wav.rate, wav.width, wav.channels)
+    audio = PcmAudio(rate=RATE, width=2, channels=1, data=pcm)
     runtime = call.request.app[PIPELINE_KEY]
     services = runtime.pipeline.services
     language = call.query.get("language") or str(call.ctx.settings.get("language"))
@@ -193,7 +201,7 @@ ENDPOINTS = (
             QueryParam(name="client", annotation=Client, description="Where it came from"),
         ),
         response=AssistSttResponse,
-        errors=(413, 415, 502, 503),
+        errors=(400, 413, 415, 502, 503),
         description=(
             "Used by the integration's speech-to-text entity. Publishes SPEECH_RECOGNIZED and "
             "SPEAKER_IDENTIFIED; `utterance_id` names the speaker to POST /api/conversation."
