@@ -32,6 +32,9 @@ from .models import (
 DEFAULT_REQUEST_TIMEOUT = 10.0
 # A conversation turn may wait on a language model; give it more time than a status read.
 CONVERSATION_TIMEOUT = aiohttp.ClientTimeout(total=120.0, sock_read=60.0)
+# A speaker's Assist turn may also wait for the owner's approval (approval_timeout_seconds,
+# 120 s by default) before anything streams.
+SPOKEN_CONVERSATION_TIMEOUT = aiohttp.ClientTimeout(total=300.0, sock_read=240.0)
 NDJSON = "application/x-ndjson"
 # Enrolling downloads and embeds a recording.
 ENROLL_TIMEOUT = 60.0
@@ -276,7 +279,10 @@ class KiwiClient:
         url = f"{self.base_url}/api/conversation"
         try:
             async with self.session.post(
-                url, json=request, headers=headers, timeout=CONVERSATION_TIMEOUT
+                url,
+                json=request,
+                headers=headers,
+                timeout=SPOKEN_CONVERSATION_TIMEOUT if utterance_id else CONVERSATION_TIMEOUT,
             ) as response:
                 if response.status >= 400:
                     body = await self._read_body(response)

@@ -138,6 +138,13 @@ class Settings(TypedDict):
         Literal["auto", "openwakeword", "text"],
         Doc("auto: openwakeword when kiwi-wake has a model for wake_word, else text"),
     ]
+    wake_speaker_gate: Annotated[
+        bool,
+        Doc(
+            "Kiwi addition: a wake word counts only in the voice of an enrolled, unblocked "
+            "speaker (docs/assist.md)"
+        ),
+    ]
     allow_nsfw: Annotated[bool, Doc("Owner's consent to switch to souls marked nsfw")]
     llm_model: Annotated[str, Length(1, 128), Doc("Claude model of souls that name none")]
     guest_policy: Literal["allow", "approve", "deny"]

@@ -141,10 +141,15 @@ async def post_assist_event(call: Call) -> AssistEventResponse:
 
 async def post_assist_stt(call: Call) -> AssistSttResponse:
     wav = await read_wav(call)
-    if wav.channels > MAX_CHANNELS:
-        raise bad_request("bad_audio", f"{wav.channels} channels: send mono or stereo")
+    if not 1 <= wav.channels <= MAX_CHANNELS or not 4_000 <= wav.rate <= 192_000:
+        raise bad_request(
+            "bad_audio", f"{wav.channels} channel(s) at {wav.rate} Hz: send mono or stereo PCM"
+        )
     # kiwi-stt and kiwi-speaker both take 16 kHz mono s16.
-    pcm = PcmConverter(RATE).convert(wav.data, wav.rate, wav.width, wav.channels)
+    try:
+        pcm = PcmConverter(RATE).convert(wav.data, wav.rate, wav.width, wav.channels)
+    except Exception as err:  # audioop (its own error type) refuses what it cannot convert
+        raise bad_request("bad_audio", f"cannot convert the audio: {err}") from err
     audio = PcmAudio(rate=RATE, width=2, channels=1, data=pcm)
     runtime = call.request.app[PIPELINE_KEY]
     services = runtime.pipeline.services
