@@ -178,6 +178,7 @@ class TurnRunner:
         turn.soul_id = speaker.soul
         # A voice's turn runs in HA as the speaker's linked user; an unnamed voice as a guest.
         requester = Requester(speaker.id if speaker.id else None) if speaker.voice else None
+        # Also while the reply streams: Claude's tool calls run then.
         with acting_for(requester):
             reply = await self._s.router.route(
                 text,
@@ -187,9 +188,9 @@ class TurnRunner:
                 report_error=lambda err: self._report(turn, err),
                 soul=speaker.soul,
             )
-        turn.reply, turn.route, turn.model = reply, reply.route.value, reply.model  # type: ignore[assignment]
-        turn.timer.route = reply.route.value
-        await self._speak_reply(turn, reply)
+            turn.reply, turn.route, turn.model = reply, reply.route.value, reply.model  # type: ignore[assignment]
+            turn.timer.route = reply.route.value
+            await self._speak_reply(turn, reply)
 
     # ---- understanding ---------------------------------------------------------------------
 

@@ -113,12 +113,21 @@ def _stream_format(request: web.Request) -> str | None:
 
 
 async def post_conversation(call: Call) -> Any:
-    runtime = call.request.app[PIPELINE_KEY]
     text = call.body["text"]
     language = call.body.get("language") or str(call.ctx.settings.get("language"))
     conversation_id = call.body.get("conversation_id") or f"conv_{secrets.token_hex(8)}"
-    context_key = f"conversation:{conversation_id}"
     speaker = _utterance_speaker(call)
+    # A voice's request runs in HA as its speaker's user, also while the reply streams
+    # (Claude's tool calls run then).
+    with acting_for(Requester(speaker.id) if speaker is not None else None):
+        return await _answer(call, speaker, text, language, conversation_id)
+
+
+async def _answer(
+    call: Call, speaker: Speaker | None, text: str, language: str, conversation_id: str
+) -> Any:
+    context_key = f"conversation:{conversation_id}"
+    runtime = call.request.app[PIPELINE_KEY]
     try:
         reply = await _decide_and_route(call, speaker, text, language, context_key)
     except ServiceError as err:
@@ -182,15 +191,14 @@ async def _decide_and_route(
             refusal = result.answer or "Sorry, that was not approved."
             return Reply(route=Route.REFUSAL, deltas=once(refusal))
         allow_home_control = True
-    with acting_for(Requester(speaker.id)):
-        return await runtime.router.route(
-            text,
-            language,
-            context_key,
-            allow_home_control=allow_home_control,
-            report_error=lambda err: _report(call, err),
-            soul=speaker.soul,
-        )
+    return await runtime.router.route(
+        text,
+        language,
+        context_key,
+        allow_home_control=allow_home_control,
+        report_error=lambda err: _report(call, err),
+        soul=speaker.soul,
+    )
 
 
 async def _deltas(call: Call, reply: Reply) -> Any:
