@@ -14,6 +14,7 @@ from .const import DOMAIN
 from .coordinator import KiwiConfigEntry, KiwiCoordinator, KiwiData
 from .entity import hub_device_info
 from .identity import async_adopt_instance_id
+from .run_as import async_push_speaker_links, async_setup_run_as
 from .services import async_setup_services
 from .speakers import async_remove_stale_speaker_devices, is_stale_speaker_device
 
@@ -25,6 +26,7 @@ PLATFORMS: list[Platform] = [
     Platform.EVENT,
     Platform.SELECT,
     Platform.SENSOR,
+    Platform.STT,
     Platform.SWITCH,
 ]
 
@@ -34,6 +36,7 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the integration's actions (they name the config entry they act on)."""
     async_setup_services(hass)
+    async_setup_run_as(hass)
     return True
 
 
@@ -63,6 +66,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: KiwiConfigEntry) -> bool
 
     remove_stale_speakers()
     entry.async_on_unload(coordinator.async_add_listener(remove_stale_speakers))
+
+    await async_push_speaker_links(hass, entry)
+
+    async def options_changed(hass: HomeAssistant, entry: KiwiConfigEntry) -> None:
+        await async_push_speaker_links(hass, entry)
+
+    entry.async_on_unload(entry.add_update_listener(options_changed))
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True

@@ -12,6 +12,7 @@ from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import ConversationReply, KiwiError
+from .assist_turn import utterance_for
 from .const import DOMAIN
 from .coordinator import KiwiConfigEntry
 from .entity import KiwiEntity
@@ -84,10 +85,13 @@ class KiwiConversationEntity(KiwiEntity, conversation.ConversationEntity):
     ) -> AsyncIterator[conversation.AssistantContentDeltaDict]:
         """The hub's stream as chat-log deltas; the final reply goes to ``replies``."""
         yield {"role": "assistant"}
+        # Spoken through Kiwi's STT in this pipeline run: the hub knows who spoke it.
+        utterance = utterance_for(user_input.text)
         async for piece in self.coordinator.client.converse(
             user_input.text,
             user_input.language,
             self._hub_conversations.get(chat_log.conversation_id),
+            utterance_id=utterance.utterance_id if utterance else None,
         ):
             if isinstance(piece, ConversationReply):
                 replies.append(piece)

@@ -38,6 +38,9 @@ CONVERSATION_TIMEOUT = aiohttp.ClientTimeout(total=120.0, sock_read=60.0)
 # the utterance, the transcription), take longer than a status read.
 SPEAKING_LIMIT = 120.0
 LISTEN_LIMIT = 120.0
+# A speaker's Assist turn may also wait for the owner's approval (approval_timeout_seconds,
+# 120 s by default) before anything streams.
+SPOKEN_CONVERSATION_TIMEOUT = aiohttp.ClientTimeout(total=300.0, sock_read=240.0)
 NDJSON = "application/x-ndjson"
 # Enrolling downloads and embeds a recording.
 ENROLL_TIMEOUT = 60.0
@@ -196,6 +199,10 @@ class KiwiClient:
         body = await self.request("GET", "/api/speakers")
         return [SpeakerProfile.from_dict(speaker) for speaker in body.get("speakers") or ()]
 
+    async def update_speaker(self, speaker_id: str, changes: JsonObject) -> None:
+        """PATCH /api/speakers/{id}: name, priority, person link or soul."""
+        await self.request("PATCH", f"/api/speakers/{quote(speaker_id, safe='')}", json=changes)
+
     async def block_speaker(self, speaker_id: str) -> None:
         """POST /api/speakers/{id}/block."""
         await self.request("POST", f"/api/speakers/{quote(speaker_id, safe='')}/block")
@@ -306,7 +313,12 @@ class KiwiClient:
         )
 
     async def converse(
-        self, text: str, language: str, conversation_id: str | None = None
+        self,
+        text: str,
+        language: str,
+        conversation_id: str | None = None,
+        *,
+        utterance_id: str | None = None,
     ) -> AsyncIterator[str | ConversationReply]:
         """POST /api/conversation, streamed: the answer's text pieces, then the whole reply.
 
@@ -316,11 +328,16 @@ class KiwiClient:
         request: JsonObject = {"text": text, "language": language}
         if conversation_id:
             request["conversation_id"] = conversation_id
+        if utterance_id:  # an Assist utterance (POST /api/assist/stt): its speaker's turn
+            request["utterance_id"] = utterance_id
         headers = {**self.auth_headers, "Accept": NDJSON}
         url = f"{self.base_url}/api/conversation"
         try:
             async with self.session.post(
-                url, json=request, headers=headers, timeout=CONVERSATION_TIMEOUT
+                url,
+                json=request,
+                headers=headers,
+                timeout=SPOKEN_CONVERSATION_TIMEOUT if utterance_id else CONVERSATION_TIMEOUT,
             ) as response:
                 if response.status >= 400:
                     body = await self._read_body(response)

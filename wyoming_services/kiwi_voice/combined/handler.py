@@ -16,6 +16,7 @@ from wyoming.server import AsyncEventHandler
 
 from kiwi_voice.common.errors import ErrorCode
 
+from .hub_report import HubReporter, SpeakerTee
 from .info import InfoCollector
 from .routing import DEFERRED_EVENTS, Mode, mode_opened_by
 
@@ -56,10 +57,22 @@ class CombinedEventHandler(AsyncEventHandler):
         writer: asyncio.StreamWriter,
         backends: Mapping[Mode, str],
         info: InfoCollector,
+        *,
+        reporter: HubReporter | None = None,
+        speaker_uri: str | None = None,
     ) -> None:
         super().__init__(reader, writer)
         self._backends = backends
         self._info = info
+        # Assist turns reach the hub through these (hub_report.py); both are optional.
+        self._reporter = reporter
+        self._speaker_uri = speaker_uri
+        self._tee: SpeakerTee | None = None
+        self._language: str | None = None
+        self._identifications: set[asyncio.Task[None]] = set()
+        peer = writer.get_extra_info("peername")
+        host = peer[0] if isinstance(peer, tuple) and peer else "unknown"
+        self._client_name = f"wyoming:{host}"
         self._backend: _Backend | None = None
         self._deferred: list[Event] = []
         self._write_lock = asyncio.Lock()
@@ -91,6 +104,8 @@ class CombinedEventHandler(AsyncEventHandler):
             return True
         try:
             await backend.client.write_event(event)
+            if self._reporter is not None:
+                await self._watch_request(backend.mode, event)
         except OSError as err:
             _LOGGER.warning(
                 "Lost the %s service while forwarding %s: %s", backend.mode, event.type, err
@@ -105,6 +120,55 @@ class CombinedEventHandler(AsyncEventHandler):
 
     async def disconnect(self) -> None:
         await self._close_backend()
+        if self._tee is not None:
+            await self._tee.close()
+
+    # ---- what the hub hears of (hub_report.py) ----------------------------------------------
+
+    async def _watch_request(self, mode: Mode, event: Event) -> None:
+        """A client's event on its way to a backend: tee STT audio to kiwi-speaker, report TTS."""
+        if mode is Mode.ASR:
+            if event.type == "transcribe":
+                self._language = event.data.get("language") if event.data else None
+                if self._tee is not None:
+                    await self._tee.close()
+                self._tee = SpeakerTee(self._speaker_uri) if self._speaker_uri else None
+            elif event.type.startswith("audio-") and self._tee is not None:
+                tee = self._tee
+                if not await tee.feed(event):
+                    self._tee = None
+                elif event.type == "audio-stop":
+                    self._tee = None
+                    task = asyncio.create_task(self._identified(tee), name="combined identify")
+                    self._identifications.add(task)
+                    task.add_done_callback(self._identifications.discard)
+        elif mode is Mode.TTS and event.type in ("synthesize", "synthesize-start"):
+            data = event.data or {}
+            voice = data.get("voice") if isinstance(data.get("voice"), dict) else {}
+            name = {"voice": voice["name"]} if isinstance(voice.get("name"), str) else {}
+            self._report("speaking", text=str(data.get("text") or ""), **name)
+
+    async def _identified(self, tee: SpeakerTee) -> None:
+        result = await tee.result()
+        if result is not None:
+            keys = ("id", "name", "priority", "confidence", "is_blocked", "is_self")
+            self._report("speaker", speaker={key: result.get(key) for key in keys})
+
+    def _watch_answer(self, mode: Mode, event: Event) -> None:
+        """A backend's event on its way to the client: a wake word, a transcript, TTS done."""
+        data = event.data or {}
+        if mode is Mode.WAKE and event.type == "detection":
+            self._report("wake", text=str(data.get("name") or ""))
+        elif mode is Mode.ASR and event.type == "transcript":
+            language = data.get("language") or self._language
+            fields = {"language": language} if isinstance(language, str) else {}
+            self._report("transcript", text=str(data.get("text") or ""), **fields)
+        elif mode is Mode.TTS and event.type == "audio-stop":
+            self._report("done")
+
+    def _report(self, event: str, **fields: object) -> None:
+        if self._reporter is not None:
+            self._reporter.report(event, self._client_name, **fields)
 
     async def _open(self, mode: Mode) -> bool:
         await self._close_backend()
@@ -128,15 +192,16 @@ class CombinedEventHandler(AsyncEventHandler):
             )
             return False
         self._deferred.clear()
-        pump = asyncio.create_task(self._pump(client), name=f"combined {mode} pump")
+        pump = asyncio.create_task(self._pump(client, mode), name=f"combined {mode} pump")
         self._backend = _Backend(mode, client, pump)
         return True
 
-    async def _pump(self, client: AsyncClient) -> None:
+    async def _pump(self, client: AsyncClient, mode: Mode) -> None:
         """Copy the backend's events to the client until the backend closes."""
         try:
             while (event := await client.read_event()) is not None:
                 await self.write_event(event)
+                self._watch_answer(mode, event)
         except OSError as err:
             _LOGGER.debug("Backend connection ended: %s", err)
         finally:

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from . import __version__
+from .assist_turns import AssistTurns
 from .auth import load_or_create_token, masked
 from .event_payloads import EventType, config_changed
 from .events import EventBus
@@ -29,6 +30,7 @@ from .playback import PlaybackOutputs
 from .presence import ActiveSpeaker
 from .settings import SettingsStore, defaults_from_environ, environment_values
 from .souls import ActiveSoul, SoulRegistry
+from .speaker_links import SpeakerLinks
 from .speakers import SpeakersClient
 from .state import StateMachine
 from .store import Store
@@ -53,6 +55,7 @@ class HubContext:
     soul_registry: SoulRegistry
     souls: ActiveSoul
     speakers: SpeakersClient
+    speaker_links: SpeakerLinks  # each profile's HA person/user and soul
     tts: TtsClient
     voices: VoiceChooser  # which voice speaks a language
     stt_models: SttModelKeeper  # kiwi-stt runs the stt_model / stt_device settings
@@ -61,6 +64,7 @@ class HubContext:
     presence: ActiveSpeaker
     pipeline_status: PipelineStatus  # latest turn metrics, wake engine (pipeline_status.py)
     lifecycle: Lifecycle
+    assist: AssistTurns  # Assist turns through Kiwi's Wyoming services (assist_turns.py)
     # Open WebSockets (events, audio) and their requests, closed with a reason at shutdown.
     websockets: dict[web.WebSocketResponse, web.BaseRequest] = field(default_factory=dict)
 
@@ -108,6 +112,7 @@ def build_context(options: HubOptions, environ: Mapping[str, str]) -> HubContext
         soul_registry=registry,
         souls=souls,
         speakers=SpeakersClient(options.speaker_uri),
+        speaker_links=SpeakerLinks(store),
         tts=tts,
         voices=VoiceChooser(tts),
         stt_models=SttModelKeeper(SttModelControl(options.stt_uri, bus), settings, bus),
@@ -116,6 +121,7 @@ def build_context(options: HubOptions, environ: Mapping[str, str]) -> HubContext
         presence=ActiveSpeaker(bus),
         pipeline_status=PipelineStatus(bus),
         lifecycle=Lifecycle(bus),
+        assist=AssistTurns(state),
     )
 
 

@@ -87,6 +87,12 @@ class SpeakerIdentified(TypedDict):
     confidence: float
     id: NotRequired[Annotated[str | None, Doc("Kiwi addition: profile id")]]
     is_blocked: NotRequired[Annotated[bool, Doc("Kiwi addition")]]
+    person: NotRequired[
+        Annotated[str | None, Doc("Kiwi addition: the Home Assistant person linked to the profile")]
+    ]
+    ha_user_id: NotRequired[
+        Annotated[str | None, Doc("Kiwi addition: that person's Home Assistant user")]
+    ]
 
 
 class LlmToken(TypedDict):
@@ -317,6 +323,9 @@ def speaker_identified(
     confidence: float,
     speaker_id: str | None = None,
     is_blocked: bool = False,
+    *,
+    person: str | None = None,
+    ha_user_id: str | None = None,
 ) -> SpeakerIdentified:
     """An unmatched voice is reported as "Unknown" with guest priority (2)."""
     return {
@@ -325,6 +334,8 @@ def speaker_identified(
         "confidence": float(confidence),
         "id": speaker_id,
         "is_blocked": is_blocked,
+        "person": person,
+        "ha_user_id": ha_user_id,
     }
 
 

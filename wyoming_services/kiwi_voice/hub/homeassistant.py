@@ -8,15 +8,24 @@ the add-on, the Supervisor's proxy `http://supervisor/core` (kiwi_voice.common.s
 Every command Kiwi sends to HA's conversation agent passes its `CommandGuard` first (the owner's
 approval of sensitive actions, hub/approvals/home_guard.py), whichever route it came by: a voice
 turn, POST /api/conversation, POST /api/homeassistant/command, an approved guest's command.
+
+Who asks (`acting_for`): a turn by a voice runs in Home Assistant as the HA user linked to that
+speaker, a voice Kiwi cannot name as no user at all (a guest). HA's REST API can only run a
+request as the token's user, so those requests go through the WebSocket commands Kiwi's
+integration registers (`kiwi/conversation/process`, `kiwi/call_service`), which run them with the
+linked user's `Context`. Without the integration they fall back to the REST API (the token's user)
+and say so in the log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
@@ -29,11 +38,48 @@ from .errors import ServiceError, ServiceProtocolError, ServiceUnavailable
 from .protocol import HomeAssistantCommandResponse
 from .settings import SettingsStore
 
+_LOGGER = logging.getLogger(__name__)
 SERVICE = "homeassistant"
 _STATUS_CACHE_SECONDS = 5.0
 _TIMEOUT = aiohttp.ClientTimeout(total=10, connect=3)
 _STATUS_TIMEOUT = aiohttp.ClientTimeout(total=3, connect=2)
 _WEBSOCKET_TIMEOUT_SECONDS = 10.0
+# After HA said it has no `kiwi/*` command (the integration is not loaded), REST for a while.
+_NO_INTEGRATION_RETRY_SECONDS = 60.0
+PROCESS_AS_COMMAND = "kiwi/conversation/process"
+CALL_SERVICE_AS_COMMAND = "kiwi/call_service"
+
+
+@dataclass(frozen=True)
+class Requester:
+    """The voice behind a request to HA: an identified speaker, or None for a guest's voice."""
+
+    speaker_id: str | None
+
+
+_REQUESTER: ContextVar[Requester | None] = ContextVar("kiwi_ha_requester", default=None)
+
+
+@contextmanager
+def acting_for(requester: Requester | None) -> Iterator[None]:
+    """Requests to HA made inside (and in tasks started inside) run for `requester`."""
+    token = _REQUESTER.set(requester)
+    try:
+        yield
+    finally:
+        _REQUESTER.reset(token)
+
+
+def current_requester() -> Requester | None:
+    return _REQUESTER.get()
+
+
+class HomeAssistantCommandError(ServiceError):
+    """HA answered a WebSocket command with an error; `ha_code` is HA's code."""
+
+    def __init__(self, message: str, ha_code: str | None) -> None:
+        super().__init__(SERVICE, "homeassistant_error", message)
+        self.ha_code = ha_code
 
 
 class CommandRefused(ServiceError):
@@ -67,11 +113,10 @@ class HomeAssistantSocket:
                 continue
             if not answer.get("success"):
                 failure = answer.get("error") or {}
-                raise ServiceError(
-                    SERVICE,
-                    "homeassistant_error",
+                raise HomeAssistantCommandError(
                     f"Home Assistant refused {message.get('type')}: "
                     f"{failure.get('code')}: {failure.get('message')}",
+                    failure.get("code"),
                 )
             return answer.get("result")
 
@@ -107,6 +152,7 @@ class HomeAssistantClient:
         self._session: aiohttp.ClientSession | None = None
         self._status: tuple[Target, float, bool] | None = None
         self._guard: CommandGuard | None = None
+        self._no_integration_until = 0.0
 
     def set_guard(self, guard: CommandGuard) -> None:
         """Every command to the conversation agent passes `guard` first."""
@@ -200,6 +246,13 @@ class HomeAssistantClient:
             raise HomeAssistantNotConfigured()
         if self._guard is not None:
             await self._guard.check_command(text, language)
+        requester = current_requester()
+        if requester is not None:
+            body = await self.command_as(
+                requester, {"type": PROCESS_AS_COMMAND, "text": text, "language": language}
+            )
+            if body is not None:
+                return _command_response(body, text)
         url = f"{target.base_url}/api/conversation/process"
         try:
             async with self._http().post(
@@ -223,12 +276,38 @@ class HomeAssistantClient:
             self._status = (target, time.monotonic(), False)
             raise ServiceUnavailable(SERVICE, f"cannot reach Home Assistant: {err}") from err
         self._status = (target, time.monotonic(), True)
-        return {
-            "response": _speech(body),
-            "command": text,
-            "response_type": _get(body, "response", "response_type"),
-            "conversation_id": _get(body, "conversation_id"),
-        }
+        return _command_response(body, text)
+
+    async def command_as(self, requester: Requester, message: dict[str, Any]) -> Any | None:
+        """Run one of the integration's `kiwi/*` commands for `requester`: its result, or None
+        when HA has no such command (the integration is not loaded: the caller uses REST)."""
+        if time.monotonic() < self._no_integration_until:
+            return None
+        try:
+            async with self.websocket() as socket:
+                return await socket.command({**message, "speaker_id": requester.speaker_id})
+        except HomeAssistantCommandError as err:
+            if err.ha_code != "unknown_command":
+                raise
+        except ServiceUnavailable as err:
+            # A Home Assistant that serves REST but no WebSocket (a proxy in front of it).
+            _LOGGER.warning("Home Assistant's WebSocket failed (%s); using its REST API", err)
+        self._no_integration_until = time.monotonic() + _NO_INTEGRATION_RETRY_SECONDS
+        _LOGGER.warning(
+            "Home Assistant has no %s (is Kiwi's integration set up?): the request runs as "
+            "Kiwi's own Home Assistant user, not as the speaker's",
+            message["type"],
+        )
+        return None
+
+
+def _command_response(body: Any, text: str) -> HomeAssistantCommandResponse:
+    return {
+        "response": _speech(body),
+        "command": text,
+        "response_type": _get(body, "response", "response_type"),
+        "conversation_id": _get(body, "conversation_id"),
+    }
 
 
 def _get(body: Any, *path: str) -> Any:

@@ -138,6 +138,13 @@ class Settings(TypedDict):
         Literal["auto", "openwakeword", "text"],
         Doc("auto: openwakeword when kiwi-wake has a model for wake_word, else text"),
     ]
+    wake_speaker_gate: Annotated[
+        bool,
+        Doc(
+            "Kiwi addition: a wake word counts only in the voice of an enrolled, unblocked "
+            "speaker (docs/assist.md)"
+        ),
+    ]
     allow_nsfw: Annotated[bool, Doc("Owner's consent to switch to souls marked nsfw")]
     llm_model: Annotated[str, Length(1, 128), Doc("Claude model of souls that name none")]
     guest_policy: Literal["allow", "approve", "deny"]
@@ -288,6 +295,15 @@ class SpeakerProfile(TypedDict):
     auto_learned: bool
     sample_count: Annotated[int, Range(0)]
     last_seen: str | None
+    person: NotRequired[
+        Annotated[str | None, Doc("Kiwi addition: the linked Home Assistant person (entity id)")]
+    ]
+    ha_user_id: NotRequired[
+        Annotated[str | None, Doc("Kiwi addition: that person's Home Assistant user id")]
+    ]
+    soul: NotRequired[
+        Annotated[str | None, Doc("Kiwi addition: the soul this speaker's turns use")]
+    ]
 
 
 class SpeakersResponse(TypedDict):
@@ -306,11 +322,19 @@ class SpeakerUnblockedResponse(TypedDict):
     unblocked: str
 
 
+PersonEntityId = Annotated[str, Pattern(r"person\.[a-z0-9_]{1,255}"), Doc("person.<object id>")]
+HaUserId = Annotated[str, Pattern(r"[0-9a-f]{32}"), Doc("A Home Assistant user id")]
+
+
 class SpeakerUpdateRequest(TypedDict, total=False):
-    """Kiwi addition: rename or re-rank a profile."""
+    """Kiwi addition: rename or re-rank a profile; link it to a Home Assistant person (the
+    turn then runs as that person's HA user) and give it a soul of its own. null unlinks."""
 
     name: ShortText
     priority: Annotated[int, Range(0, 3)]
+    person: PersonEntityId | None
+    ha_user_id: HaUserId | None
+    soul: Annotated[SoulId | None, Doc("null: the active soul")]
 
 
 class SpeakerEnrolledResponse(TypedDict):

@@ -39,6 +39,7 @@ DEFAULTS: Settings = {
     "stt_device": "cpu",
     "wake_word": "hey_jarvis",  # docs/wake-word.md
     "wake_word_engine": "auto",
+    "wake_speaker_gate": False,
     "allow_nsfw": False,
     "llm_model": "claude-sonnet-4-5",
     "guest_policy": "approve",

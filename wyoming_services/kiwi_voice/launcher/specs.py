@@ -123,6 +123,10 @@ def build_process_specs(
             "--stt-uri", wyoming_uri("stt", local),
             "--tts-uri", wyoming_uri("tts", local),
             "--wake-uri", wyoming_uri("wake", local),
+            # Assist turns through this endpoint reach the hub (kiwi_voice/combined/hub_report.py).
+            "--speaker-uri", wyoming_uri("speaker", local),
+            "--hub-url", f"http://{local}:{settings.port('hub')}",
+            "--hub-token-file", str(settings.data_dir / "api_token"),
         ),
         env=common_env,
         port=settings.port("combined"),

@@ -29,6 +29,7 @@ from kiwi_voice.hub.protocol import (
     SpeakerUpdateRequest,
 )
 from kiwi_voice.hub.shapes import Range
+from kiwi_voice.hub.speaker_links import FIELDS
 from kiwi_voice.hub.speakers import PcmAudio
 
 from .failures import service_failed
@@ -70,18 +71,34 @@ def _failed(call: Call, err: ServiceError) -> ApiError:
     return service_failed(call.ctx.bus, err)
 
 
+def _linked(call: Call, profile: SpeakerProfile) -> SpeakerProfile:
+    """The profile with the hub's links (speaker_links.py) beside kiwi-speaker's fields."""
+    link = call.ctx.speaker_links.get(profile["id"])
+    return {**profile, "person": link.person, "ha_user_id": link.ha_user_id, "soul": link.soul}
+
+
 async def get_speakers(call: Call) -> SpeakersResponse:
     try:
-        return {"speakers": await call.ctx.speakers.list_profiles()}
+        profiles = await call.ctx.speakers.list_profiles()
     except ServiceError as err:
         raise _failed(call, err) from err
+    return {"speakers": [_linked(call, profile) for profile in profiles]}
 
 
 async def _update(call: Call, **changes: object) -> SpeakerProfile:
+    links = {key: changes.pop(key) for key in FIELDS if key in changes}
+    soul = links.get("soul")
+    if isinstance(soul, str) and call.ctx.soul_registry.get(soul) is None:
+        # As POST /api/soul answers an unknown soul.
+        raise not_found("unknown_soul", f"no soul with id {soul!r}")
     try:
+        # With no change for kiwi-speaker this still answers the profile (or 404s).
         profile = await call.ctx.speakers.update(_speaker_id(call), **changes)
     except ServiceError as err:
         raise _failed(call, err) from err
+    if links:
+        call.ctx.speaker_links.update(profile["id"], links)
+    profile = _linked(call, profile)
     payload = speaker_updated(
         profile["id"], profile["name"], profile["priority"], profile["is_blocked"]
     )
@@ -94,6 +111,7 @@ async def delete_speaker(call: Call) -> SpeakerDeletedResponse:
         deleted = await call.ctx.speakers.delete(_speaker_id(call))
     except ServiceError as err:
         raise _failed(call, err) from err
+    call.ctx.speaker_links.forget(deleted)
     call.ctx.bus.publish(EventType.SPEAKER_DELETED, speaker_deleted(deleted), SOURCE)
     return {"deleted": deleted}
 
@@ -113,7 +131,8 @@ async def patch_speaker(call: Call) -> SpeakerProfile:
     return await _update(call, **(call.body or {}))
 
 
-async def _wav_body(call: Call) -> PcmAudio:
+async def read_wav(call: Call) -> PcmAudio:
+    """The request's WAV body as PCM (also read by /api/assist/stt)."""
     request = call.request
     if request.content_type not in WAV_TYPES:
         raise ApiError(
@@ -138,7 +157,7 @@ async def _wav_body(call: Call) -> PcmAudio:
 
 
 async def enroll_speaker(call: Call) -> SpeakerEnrolledResponse:
-    audio = await _wav_body(call)
+    audio = await read_wav(call)
     name, speaker_id = call.query.get("name"), call.query.get("id")
     if name is None and speaker_id is None:
         raise bad_request(
@@ -158,13 +177,20 @@ async def enroll_speaker(call: Call) -> SpeakerEnrolledResponse:
 
 
 async def identify_speaker(call: Call) -> SpeakerIdentifiedResponse:
-    audio = await _wav_body(call)
+    audio = await read_wav(call)
     try:
         result = await call.ctx.speakers.identify(audio)
     except ServiceError as err:
         raise _failed(call, err) from err
+    link = call.ctx.speaker_links.get(result["id"])
     payload = speaker_identified(
-        result["name"], result["priority"], result["confidence"], result["id"], result["is_blocked"]
+        result["name"],
+        result["priority"],
+        result["confidence"],
+        result["id"],
+        result["is_blocked"],
+        person=link.person,
+        ha_user_id=link.ha_user_id,
     )
     call.ctx.bus.publish(EventType.SPEAKER_IDENTIFIED, payload, SOURCE)
     return result
@@ -197,7 +223,8 @@ ENDPOINTS = (
         method="PATCH",
         path="/api/speakers/{speaker_id}",
         handler=patch_speaker,
-        summary="Rename or re-rank a speaker (Kiwi addition)",
+        summary="Rename or re-rank a speaker; link a Home Assistant person; a soul of its own "
+        "(Kiwi addition)",
         tag=TAG,
         path_params=_PATH,
         request=SpeakerUpdateRequest,

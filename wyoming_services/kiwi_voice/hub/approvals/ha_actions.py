@@ -3,7 +3,8 @@
 `POST <ha>/api/services/<domain>/<service>` with `{"entity_id": [...], "area_id": [...], ...,
 **data}` and the same token as the conversation API (`HomeAssistantClient.target()`). Names are
 checked before they go into a URL path. Which calls are sensitive is decided by what they touch
-(targets.py, sensitivity.py), not here.
+(targets.py, sensitivity.py), not here. A voice's turn calls through the integration's
+`kiwi/call_service` instead, so HA runs it as the speaker's linked user (homeassistant.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from typing import Any
 
 import aiohttp
 
-from kiwi_voice.hub.homeassistant import HomeAssistantClient
+from kiwi_voice.hub.errors import ServiceError
+from kiwi_voice.hub.homeassistant import (
+    CALL_SERVICE_AS_COMMAND,
+    HomeAssistantClient,
+    Requester,
+    current_requester,
+)
 
 from .model import TARGET_KEYS, ServiceCall
 
@@ -109,6 +116,11 @@ class HomeAssistantActions:
         target = self._homeassistant.target()
         if target is None:
             return ActionOutcome(False, "Home Assistant is not configured.")
+        requester = current_requester()
+        if requester is not None:  # a voice's turn: HA runs it as the speaker's linked user
+            outcome = await self._call_as(requester, call)
+            if outcome is not None:
+                return outcome
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
         body: dict[str, Any] = dict(call.data)
@@ -136,6 +148,25 @@ class HomeAssistantActions:
             return ActionOutcome(False, "Home Assistant refused Kiwi's token.")
         _LOGGER.warning("Home Assistant refused %s: HTTP %s %s", call.name, status, detail)
         return ActionOutcome(False, f"Home Assistant refused {call.name} (HTTP {status}): {detail}")
+
+    async def _call_as(self, requester: Requester, call: ServiceCall) -> ActionOutcome | None:
+        message: dict[str, Any] = {
+            "type": CALL_SERVICE_AS_COMMAND,
+            "domain": call.domain,
+            "service": call.service,
+            "service_data": dict(call.data),
+            "target": {key: list(ids) for key, ids in call.target.items()},
+        }
+        if call.entity_ids:
+            message["target"]["entity_id"] = list(call.entity_ids)
+        try:
+            if await self._homeassistant.command_as(requester, message) is None:
+                return None
+        except ServiceError as err:
+            _LOGGER.warning("Home Assistant refused %s: %s", call.name, err.message)
+            return ActionOutcome(False, f"Home Assistant refused {call.name}: {err.message}")
+        _LOGGER.info("Home Assistant ran %s for %s", call.describe(), requester.speaker_id)
+        return ActionOutcome(True, f"Done: {call.describe()}.")
 
     async def close(self) -> None:
         if self._session is not None:

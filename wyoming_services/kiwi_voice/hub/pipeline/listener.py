@@ -31,6 +31,7 @@ from kiwi_voice.hub.speakers import PcmAudio
 
 from . import frames
 from .engine import Pipeline
+from .policy import WAKE_GATE_SECONDS, wake_gate_passes
 from .ring import AudioRing
 from .sink import TurnSink
 from .stt import SttClient, Transcript
@@ -375,9 +376,30 @@ class Listener:
     async def _wake_at(self, position: int) -> None:
         if self._capture is not None or position < self._used_until:
             return  # inside an utterance being captured, or audio already used
+        if self._settings.get("wake_speaker_gate") and not await self._gate_passes(position):
+            return
         self._reported = None
         turn_id = await self._pipeline.wake(self._sink, "wake_word")
         await self._start_capture(turn_id, "wake_word", position)
+
+    async def _gate_passes(self, position: int) -> bool:
+        """Whether the wake word ending at `position` is an enrolled, unblocked voice."""
+        start = max(self._ring.start, position - int(WAKE_GATE_SECONDS * RATE))
+        pcm = self._ring.since(start)[: (position - start) * 2]
+        audio = PcmAudio(rate=RATE, width=2, channels=1, data=pcm)
+        try:
+            identified = dict(await self._pipeline.services.speakers.identify(audio))
+        except ServiceError as err:  # the gate cannot tell: it stays shut (it is a safeguard)
+            _LOGGER.info("%s: wake word not counted: %s", self._sink.label, err.message)
+            return False
+        if wake_gate_passes(identified):
+            return True
+        _LOGGER.info(
+            "%s: wake word not counted: not an enrolled voice (%s)",
+            self._sink.label,
+            identified.get("reason") or identified.get("decision"),
+        )
+        return False
 
     # ---- the text engine: transcribe speech, look for the wake word -------------------------
 

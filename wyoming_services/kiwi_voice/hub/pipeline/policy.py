@@ -13,9 +13,10 @@ reach the owner, so it refuses with a spoken answer; the Telegram gate (issue 6)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from kiwi_voice.hub.settings import SettingsStore
 
@@ -46,6 +47,9 @@ class Speaker:
     is_blocked: bool = False
     is_self: bool = False  # Kiwi's own voice (echo)
     voice: bool = True  # False: typed by an authenticated client, no voiceprint
+    person: str | None = None  # the HA person linked to the profile (speaker_links.py)
+    ha_user_id: str | None = None  # that person's HA user: HA runs the turn as this user
+    soul: str | None = None  # the soul the profile names for its turns
 
     @property
     def context_key(self) -> str:
@@ -69,6 +73,31 @@ def role_of(speaker: Speaker) -> Role:
     if speaker.priority is None or (speaker.id is None and speaker.voice):
         return Role.UNKNOWN
     return _ROLE_BY_PRIORITY.get(speaker.priority, Role.GUEST)
+
+
+# The wake word's own audio that the speaker gate identifies (it ends where the word ends).
+WAKE_GATE_SECONDS = 1.5
+# A wake word is under a second of speech: its embedding sits further from the profile than a
+# command's. The gate lets the closest profile's cosine fall this far below the profile's own
+# threshold (bench/bench_wake_gate.py measures the trade-off and the point chosen).
+WAKE_GATE_SLACK = 0.02
+
+
+def wake_gate_passes(identified: Mapping[str, Any], slack: float = WAKE_GATE_SLACK) -> bool:
+    """The speaker gate on the wake word (setting `wake_speaker_gate`): only the voice of an
+    enrolled, unblocked speaker wakes Kiwi; an unknown voice, Kiwi's echo or a blocked
+    speaker does not."""
+    if identified.get("is_self") or identified.get("decision") == "self":
+        return False
+    if identified.get("decision") == "known":
+        return identified.get("id") is not None and not identified.get("is_blocked")
+    best = identified.get("best")
+    if not isinstance(best, Mapping) or best.get("is_blocked") or not best.get("ready"):
+        return False
+    confidence, threshold = best.get("confidence"), best.get("threshold")
+    if not isinstance(confidence, int | float) or not isinstance(threshold, int | float):
+        return False
+    return confidence >= threshold - slack
 
 
 @dataclass(frozen=True)

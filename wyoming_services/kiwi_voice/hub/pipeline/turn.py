@@ -28,9 +28,11 @@ from kiwi_voice.hub.event_payloads import (
     tts_started,
 )
 from kiwi_voice.hub.events import EventBus
+from kiwi_voice.hub.homeassistant import Requester, acting_for
 from kiwi_voice.hub.routing.router import NoRouteError, Reply, Route, Router
 from kiwi_voice.hub.settings import SettingsStore
-from kiwi_voice.hub.souls import ActiveSoul
+from kiwi_voice.hub.souls import ActiveSoul, Soul
+from kiwi_voice.hub.speaker_links import SpeakerLinks
 from kiwi_voice.hub.speakers import PcmAudio, SpeakerIdentifier
 from kiwi_voice.hub.state import AssistantState, StateMachine
 from kiwi_voice.hub.tts import TtsClient, VoiceChooser
@@ -92,6 +94,7 @@ class Turn:
     error_code: str | None = None
     apologizing: bool = False
     first_audio: asyncio.Future[None] | None = None  # resolved when audio starts (announcements)
+    soul_id: str | None = None  # the speaker's own soul (None: the active soul)
 
     @property
     def turn_id(self) -> str:
@@ -116,6 +119,7 @@ class TurnServices:
     approvals: ApprovalGate
     stream_sentences: bool = True
     voices: VoiceChooser | None = None  # default: one of its own over `tts`
+    links: SpeakerLinks | None = None  # HA person/user and soul of each profile
 
 
 class TurnRunner:
@@ -175,16 +179,22 @@ class TurnRunner:
             allow_home_control = True
         turn.timer.route_started = turn.timer.now()
         turn.context_key = request.context_key or speaker.context_key
-        reply = await self._s.router.route(
-            text,
-            language,
-            turn.context_key,
-            allow_home_control=allow_home_control,
-            report_error=lambda err: self._report(turn, err),
-        )
-        turn.reply, turn.route, turn.model = reply, reply.route.value, reply.model  # type: ignore[assignment]
-        turn.timer.route = reply.route.value
-        await self._speak_reply(turn, reply)
+        turn.soul_id = speaker.soul
+        # A voice's turn runs in HA as the speaker's linked user; an unnamed voice as a guest.
+        requester = Requester(speaker.id if speaker.id else None) if speaker.voice else None
+        # Also while the reply streams: Claude's tool calls run then.
+        with acting_for(requester):
+            reply = await self._s.router.route(
+                text,
+                language,
+                turn.context_key,
+                allow_home_control=allow_home_control,
+                report_error=lambda err: self._report(turn, err),
+                soul=speaker.soul,
+            )
+            turn.reply, turn.route, turn.model = reply, reply.route.value, reply.model  # type: ignore[assignment]
+            turn.timer.route = reply.route.value
+            await self._speak_reply(turn, reply)
 
     # ---- understanding ---------------------------------------------------------------------
 
@@ -228,20 +238,15 @@ class TurnRunner:
             # Who spoke is unknown, not fatal: the policy treats the voice as unknown.
             self._report(turn, err)
             result = {"id": None, "name": None, "priority": None, "confidence": 0.0}
-        speaker = Speaker(
-            id=result.get("id"),  # type: ignore[arg-type]
-            name=str(result.get("name") or "Unknown"),
-            priority=result.get("priority"),  # type: ignore[arg-type]
-            confidence=float(result.get("confidence") or 0.0),  # type: ignore[arg-type]
-            is_blocked=bool(result.get("is_blocked")),
-            is_self=bool(result.get("is_self")),
-        )
+        speaker = speaker_from(result, self._s.links)
         payload = speaker_identified(
             result.get("name"),  # type: ignore[arg-type]
             speaker.priority,
             speaker.confidence,
             speaker.id,
             speaker.is_blocked,
+            person=speaker.person,
+            ha_user_id=speaker.ha_user_id,
         )
         self._s.bus.publish(EventType.SPEAKER_IDENTIFIED, payload, SOURCE)
         return speaker
@@ -256,8 +261,9 @@ class TurnRunner:
 
     async def _speech(self, turn: Turn) -> SpeechOutput:
         """The turn's voice: the soul's (else `tts_voice`) when it speaks the turn's language,
-        else one that does (tts.VoiceChooser); spoken at the soul's speed."""
-        soul = self._s.souls.current()
+        else one that does (tts.VoiceChooser); spoken at the soul's speed. The soul is the
+        speaker's own when the profile names one, else the active soul."""
+        soul: Soul = self._s.souls.for_speaker(turn.soul_id)
         preferred = soul.voice or str(self._s.settings.get("tts_voice")) or None
         choice = await self._voices.choose(preferred, turn.language or self._language())
         voice = choice.name
@@ -403,3 +409,20 @@ class TurnRunner:
         if not state.can_enter(new):
             state.reset(SOURCE)
         state.transition(new, SOURCE)
+
+
+def speaker_from(result: dict[str, object], links: SpeakerLinks | None) -> Speaker:
+    """The turn's speaker from kiwi-speaker's answer and the profile's links (HA person, soul)."""
+    speaker_id = result.get("id")
+    link = links.get(speaker_id if isinstance(speaker_id, str) else None) if links else None
+    return Speaker(
+        id=speaker_id,  # type: ignore[arg-type]
+        name=str(result.get("name") or "Unknown"),
+        priority=result.get("priority"),  # type: ignore[arg-type]
+        confidence=float(result.get("confidence") or 0.0),  # type: ignore[arg-type]
+        is_blocked=bool(result.get("is_blocked")),
+        is_self=bool(result.get("is_self")),
+        person=link.person if link else None,
+        ha_user_id=link.ha_user_id if link else None,
+        soul=link.soul if link else None,
+    )

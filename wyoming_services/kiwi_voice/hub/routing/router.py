@@ -59,7 +59,8 @@ class Reply:
             yield delta
 
 
-async def _once(text: str) -> AsyncIterator[str]:
+async def once(text: str) -> AsyncIterator[str]:
+    """A reply of one piece."""
     yield text
 
 
@@ -114,14 +115,16 @@ class Router:
         *,
         allow_home_control: bool,
         report_error: Callable[[ServiceError], None],
+        soul: str | None = None,
     ) -> Reply:
-        """Pick who answers; `report_error` hears of failures that routing works around."""
+        """Pick who answers; `report_error` hears of failures that routing works around.
+        `soul`: the speaker's own soul for Claude (None or unavailable: the active soul)."""
         home_answer: HomeAssistantCommandResponse | None = None
         if allow_home_control and self._homeassistant.target() is not None:
             try:
                 home_answer = await self._homeassistant.process(text, language)
             except CommandRefused as refused:  # held back for the owner: nobody else may do it
-                return Reply(route=Route.REFUSAL, deltas=_once(refused.spoken))
+                return Reply(route=Route.REFUSAL, deltas=once(refused.spoken))
             except ServiceError as err:
                 report_error(err)
             else:
@@ -129,7 +132,7 @@ class Router:
                     return self._home_reply(home_answer)
         if self._claude is not None:
             tools = self._tools if allow_home_control else None
-            return self._claude_reply(self._claude, text, language, context_key, tools)
+            return self._claude_reply(self._claude, text, language, context_key, tools, soul=soul)
         if home_answer is not None:
             report_error(
                 ServiceError(
@@ -173,7 +176,7 @@ class Router:
         if hint:
             text = f"{text.rstrip(' .!')}. {hint}" if text.strip() else hint
         return Reply(
-            route=Route.HOMEASSISTANT, deltas=_once(text), response_type=answer["response_type"]
+            route=Route.HOMEASSISTANT, deltas=once(text), response_type=answer["response_type"]
         )
 
     def _claude_reply(
@@ -183,13 +186,15 @@ class Router:
         language: str,
         context_key: str,
         tools: ToolRunner | None,
+        *,
+        soul: str | None = None,
     ) -> Reply:
-        soul = self._souls.current()
-        model = self._souls.model_of(soul)
+        chosen = self._souls.for_speaker(soul)
+        model = self._souls.model_of(chosen)
         messages = [*self._contexts.history(context_key), ChatMessage("user", text)]
         deltas = claude.stream_reply(
             model=model,
-            system=f"{soul.system_prompt}\n\n{language_instruction(language)}",
+            system=f"{chosen.system_prompt}\n\n{language_instruction(language)}",
             messages=messages,
             tools=tools,
         )

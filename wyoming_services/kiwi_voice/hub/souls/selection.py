@@ -76,6 +76,14 @@ class ActiveSoul:
         # The file may have been removed from the user folder since it was chosen.
         return self._registry.get(self._current_id) or self._registry.default()
 
+    def for_speaker(self, soul_id: str | None) -> Soul:
+        """The soul a speaker's profile names (speaker_links.py), else the active one; a named
+        soul that is gone or not allowed (NSFW) falls back to the active one too."""
+        soul = self._registry.get(soul_id) if soul_id else None
+        if soul is None or not self._allowed(soul):
+            return self.current()
+        return soul
+
     def model_of(self, soul: Soul) -> str:
         """The Claude model really used for this soul."""
         return soul.model or str(self._settings.get("llm_model"))

@@ -18,8 +18,11 @@ from aiohttp import web
 from kiwi_voice.hub.endpoint import Call, Endpoint
 from kiwi_voice.hub.errors import ApiError, ServiceError, from_service_error
 from kiwi_voice.hub.event_payloads import EventType, error, llm_complete, llm_token
+from kiwi_voice.hub.homeassistant import Requester, acting_for
+from kiwi_voice.hub.pipeline.policy import Action, Speaker
+from kiwi_voice.hub.pipeline.turn import speaker_from
 from kiwi_voice.hub.protocol import LanguageCode
-from kiwi_voice.hub.routing.router import Reply, Route
+from kiwi_voice.hub.routing.router import Reply, Route, once
 from kiwi_voice.hub.shapes import Doc, Length
 
 from .runtime import PIPELINE_KEY
@@ -38,6 +41,17 @@ class ConversationRequest(TypedDict):
     language: NotRequired[LanguageCode]
     conversation_id: NotRequired[
         Annotated[str, Length(1, 128), Doc("Continue this conversation (its history is kept)")]
+    ]
+    utterance_id: NotRequired[
+        Annotated[
+            str,
+            Length(1, 64),
+            Doc(
+                "The Assist utterance this text is (POST /api/assist/stt): its speaker's policy "
+                "applies (a guest's command may wait for approval), and Home Assistant runs it "
+                "as the speaker's linked user"
+            ),
+        ]
     ]
 
 
@@ -99,19 +113,23 @@ def _stream_format(request: web.Request) -> str | None:
 
 
 async def post_conversation(call: Call) -> Any:
-    runtime = call.request.app[PIPELINE_KEY]
     text = call.body["text"]
     language = call.body.get("language") or str(call.ctx.settings.get("language"))
     conversation_id = call.body.get("conversation_id") or f"conv_{secrets.token_hex(8)}"
+    speaker = _utterance_speaker(call)
+    # A voice's request runs in HA as its speaker's user, also while the reply streams
+    # (Claude's tool calls run then).
+    with acting_for(Requester(speaker.id) if speaker is not None else None):
+        return await _answer(call, speaker, text, language, conversation_id)
+
+
+async def _answer(
+    call: Call, speaker: Speaker | None, text: str, language: str, conversation_id: str
+) -> Any:
     context_key = f"conversation:{conversation_id}"
+    runtime = call.request.app[PIPELINE_KEY]
     try:
-        reply = await runtime.router.route(
-            text,
-            language,
-            context_key,
-            allow_home_control=True,
-            report_error=lambda err: _report(call, err),
-        )
+        reply = await _decide_and_route(call, speaker, text, language, context_key)
     except ServiceError as err:
         _report(call, err)
         raise _api_error(err) from err
@@ -132,6 +150,54 @@ async def post_conversation(call: Call) -> Any:
         context_key=context_key,
         text=text,
         conversation_id=conversation_id,
+    )
+
+
+def _utterance_speaker(call: Call) -> Speaker | None:
+    """Who spoke the Assist utterance the request names; None for typed text (the client
+    holds the owner's token)."""
+    utterance_id = call.body.get("utterance_id")
+    if utterance_id is None:
+        return None
+    utterance = call.ctx.assist.utterance(utterance_id)
+    if utterance is None:
+        raise ApiError(
+            404, "unknown_utterance", f"no recent utterance {utterance_id!r}", "utterance_id"
+        )
+    return speaker_from(utterance.speaker, call.request.app[PIPELINE_KEY].pipeline.services.links)
+
+
+async def _decide_and_route(
+    call: Call, speaker: Speaker | None, text: str, language: str, context_key: str
+) -> Reply:
+    """Route the text; a voice's text first passes the speaker policy, like a voice turn."""
+    runtime = call.request.app[PIPELINE_KEY]
+    if speaker is None:
+        return await runtime.router.route(
+            text,
+            language,
+            context_key,
+            allow_home_control=True,
+            report_error=lambda err: _report(call, err),
+        )
+    services = runtime.pipeline.services
+    decision = services.policy.decide(speaker)
+    if decision.action is Action.DROP:
+        raise ApiError(403, "speaker_blocked", f"not answered: {decision.reason}")
+    allow_home_control = decision.action is Action.RUN
+    if decision.action is Action.APPROVE:
+        result = await services.approvals.request(speaker, text, language)
+        if not result.approved:
+            refusal = result.answer or "Sorry, that was not approved."
+            return Reply(route=Route.REFUSAL, deltas=once(refusal))
+        allow_home_control = True
+    return await runtime.router.route(
+        text,
+        language,
+        context_key,
+        allow_home_control=allow_home_control,
+        report_error=lambda err: _report(call, err),
+        soul=speaker.soul,
     )
 
 
@@ -200,9 +266,12 @@ ENDPOINTS = (
         request=ConversationRequest,
         response=ConversationResponse,
         stream_frame=ConversationStreamFrame,
-        errors=(502, 503),
+        errors=(403, 404, 502, 503),
         description=(
-            "Kiwi addition, used by the integration's conversation agent. With "
+            "Kiwi addition, used by the integration's conversation agent. With `utterance_id` "
+            "(an Assist utterance from POST /api/assist/stt) the speaker's policy applies: a "
+            "blocked speaker gets 403 `speaker_blocked`, a guest's command may wait for the "
+            "owner's approval, and Home Assistant runs it as the speaker's linked user. With "
             "`Accept: text/event-stream` (SSE) or `Accept: application/x-ndjson` the answer "
             "streams: `delta` messages with text, then `done` (the same fields as the JSON "
             "answer) or `error`."

@@ -35,7 +35,7 @@ from kiwi_voice.hub.routing.contexts import SpeakerContexts
 from kiwi_voice.hub.routing.router import Router
 from kiwi_voice.hub.speakers import SpeakerIdentifier
 
-from . import audio_api, conversation_api, satellites_api
+from . import assist_api, audio_api, conversation_api, satellites_api
 from .runtime import PIPELINE_KEY, PipelineRuntime
 from .satellites import HOST, Satellite, SatelliteRegistry
 
@@ -44,6 +44,7 @@ PIPELINE_ENDPOINTS: tuple[Endpoint, ...] = (
     *audio_api.ENDPOINTS,
     *conversation_api.ENDPOINTS,
     *satellites_api.ENDPOINTS,
+    *assist_api.ENDPOINTS,
 )
 HOST_AUDIO_MODES = ("auto", "on", "off")
 
@@ -83,6 +84,7 @@ def build_pipeline(
         router=router,
         policy=SpeakerPolicy(settings),
         approvals=approvals or RefusingApprovalGate(),
+        links=context.speaker_links,
         # Off only to measure what sentence streaming gains (bench/bench_pipeline.py).
         stream_sentences=environ.get("KIWI_SENTENCE_STREAMING", "on").strip().lower() != "off",
     )
