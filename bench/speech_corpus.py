@@ -6,7 +6,8 @@ Sources (all made offline, byte-identical every run; see /work/shared/TESTDATA.m
 - `librivox`, `cards`: the human recordings of pocketsphinx-testdata with their reference
   transcripts (`transcription` files beside them).
 
-Word error rate is computed after normalising both texts the same way: lower case, no
+Word error rate is computed as the real-speech tests compute it (tests/support/real_speech.py),
+after normalising both texts the same way: lower case, no
 punctuation, hyphens and apostrophes dropped, numbers written as words ("21" -> "twenty one"),
 British spellings and "mr" read as the reference writes them, since Whisper writes "21" and
 "Mr." where the references say "twenty one" and "mister".
@@ -18,6 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.real_speech import wer as fraction_wer
 from tests.support.speech import POCKETSPHINX_DATA, espeak_wav, human_speech_clips
 from tests.support.voices import TEST_SENTENCES, joe_wav
 
@@ -31,38 +33,6 @@ ESPEAK_VARIANTS = (
 )
 SENTENCES_PER_VARIANT = 2
 
-_ONES = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-]
-_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-_SPELLING = {
-    "mr": "mister",
-    "mrs": "missus",
-    "colour": "color",
-    "favourite": "favorite",
-    "neighbours": "neighbors",
-    "okay": "ok",
-}
-
 
 @dataclass(frozen=True)
 class Clip:
@@ -72,49 +42,9 @@ class Clip:
     reference: str
 
 
-def number_words(number: int) -> str:
-    """English words for 0 <= number < 1,000,000 ("21" -> "twenty one")."""
-    if number < 20:
-        return _ONES[number]
-    if number < 100:
-        tens, ones = divmod(number, 10)
-        return _TENS[tens] + (f" {_ONES[ones]}" if ones else "")
-    if number < 1000:
-        hundreds, rest = divmod(number, 100)
-        return f"{_ONES[hundreds]} hundred" + (f" {number_words(rest)}" if rest else "")
-    thousands, rest = divmod(number, 1000)
-    return f"{number_words(thousands)} thousand" + (f" {number_words(rest)}" if rest else "")
-
-
-def normalise(text: str) -> list[str]:
-    """The words of `text` as compared: see the module's docstring."""
-    text = text.lower().replace("-", " ").replace("'", "").replace("\u2019", "")
-    text = re.sub(r"\d+", lambda m: f" {number_words(int(m.group()))} ", text)
-    words = re.sub(r"[^a-z ]+", " ", text).split()
-    return [_SPELLING.get(word, word) for word in words]
-
-
-def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
-    """(substitutions + insertions + deletions, reference words) after `normalise`."""
-    ref, hyp = normalise(reference), normalise(hypothesis)
-    previous = list(range(len(hyp) + 1))
-    for i, ref_word in enumerate(ref, 1):
-        current = [i]
-        for j, hyp_word in enumerate(hyp, 1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word))
-            )
-        previous = current
-    return previous[-1], len(ref)
-
-
 def wer(pairs: list[tuple[str, str]]) -> float:
-    """Pooled word error rate of (reference, hypothesis) pairs, in percent."""
-    errors = words = 0
-    for reference, hypothesis in pairs:
-        e, n = word_errors(reference, hypothesis)
-        errors, words = errors + e, words + n
-    return round(100 * errors / max(1, words), 2)
+    """Pooled word error rate of (reference, hypothesis) pairs, in percent (the tests' rule)."""
+    return round(100 * fraction_wer(pairs), 2)
 
 
 def _references(transcription: Path) -> dict[str, str]:

@@ -1,11 +1,14 @@
-"""The word error rate the speech benchmark reports (bench/speech_corpus.py): Whisper's way of
-writing numbers and titles must not count as errors, real mistakes must."""
+"""The word error rate the speech benchmark reports (bench/speech_corpus.py, on the real-speech
+tier's rule in tests/support/real_speech.py): Whisper's way of writing numbers and titles must not
+count as errors, real mistakes must."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.speech_corpus import normalise, number_words, wer, word_errors
+from bench.speech_corpus import wer
+from tests.support.real_speech import normalize as normalise
+from tests.support.real_speech import number_words, word_errors
 
 
 @pytest.mark.parametrize(

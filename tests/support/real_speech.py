@@ -224,7 +224,8 @@ _SPELLING = {
 }
 
 
-def _number_words(number: int) -> str:
+def number_words(number: int) -> str:
+    """English words for a number ("21" -> "twenty one"); a million and more digit by digit."""
     if number < 20:
         return _ONES[number]
     if number < 100:
@@ -232,19 +233,19 @@ def _number_words(number: int) -> str:
         return _TENS[tens] + ("" if ones == 0 else " " + _ONES[ones])
     if number < 1000:
         hundreds, rest = divmod(number, 100)
-        return _ONES[hundreds] + " hundred" + ("" if rest == 0 else " " + _number_words(rest))
+        return _ONES[hundreds] + " hundred" + ("" if rest == 0 else " " + number_words(rest))
     if number < 1_000_000:
         thousands, rest = divmod(number, 1000)
-        head = _number_words(thousands) + " thousand"
-        return head + ("" if rest == 0 else " " + _number_words(rest))
+        head = number_words(thousands) + " thousand"
+        return head + ("" if rest == 0 else " " + number_words(rest))
     return " ".join(_ONES[int(d)] for d in str(number))
 
 
 def normalize(text: str) -> list[str]:
     """Words to compare: lower case, digits spelled out, hyphens split, no punctuation."""
-    text = text.lower().replace("-", " ")
+    text = text.lower().replace("-", " ").replace("\u2019", "'")
     text = re.sub(r"(\d+)(st|nd|rd|th)\b", r"\1", text)
-    text = re.sub(r"\d+", lambda m: f" {_number_words(int(m.group()))} ", text)
+    text = re.sub(r"\d+", lambda m: f" {number_words(int(m.group()))} ", text)
     words = re.sub(r"[^a-z' ]+", " ", text).replace("'", "").split()
     return [_SPELLING.get(word, word) for word in words]
 
