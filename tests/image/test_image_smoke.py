@@ -22,6 +22,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ from kiwi_voice.launcher.settings import PORT_VARIABLES
 from tests.support.fake_supervisor import FakeSupervisor
 from tests.support.pipeline_client import AudioClient, EventLog
 from tests.support.ports import free_ports
+from tests.support.pulse import start_pulse
+from tests.support.real_speech import rms
 from tests.support.speech import espeak_pcm
 from tests.support.waiting import until_sync
 
@@ -307,3 +310,37 @@ def _hub_request(addon: Addon, method: str, path: str, body: Any = None) -> Any:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
+
+
+# What the Supervisor mounts at /etc/asound.conf for an add-on with `audio: true`: ALSA's
+# default device is the PulseAudio server that PULSE_SERVER names.
+SUPERVISOR_ASOUND = "pcm.!default { type pulse }\nctl.!default { type pulse }\n"
+TONE_PLAYER = """
+import numpy, sounddevice
+tone = 0.3 * numpy.sin(2 * numpy.pi * 440 * numpy.arange(16000) / 16000)
+sounddevice.play(tone.astype(numpy.float32), 16000, blocking=True)
+print(sounddevice.query_devices(kind="output")["name"])
+"""
+
+
+def test_the_host_speaker_plays_into_pulseaudio(tmp_path: Path) -> None:
+    """The image's PortAudio → ALSA pulse plugin → a real PulseAudio server on the host: a tone
+    played in the container is recorded from the server's speaker sink."""
+    pulse = start_pulse(tmp_path / "pulse")
+    try:
+        (tmp_path / "asound.conf").write_text(SUPERVISOR_ASOUND, encoding="utf-8")
+        recording = tmp_path / "heard.wav"
+        with pulse.recording(recording):
+            played = docker(
+                "run", "--rm", "--network", "none",
+                "-v", f"{pulse.socket}:/run/audio/pulse.sock",
+                "-v", f"{tmp_path / 'asound.conf'}:/etc/asound.conf:ro",
+                "-e", "PULSE_SERVER=unix:/run/audio/pulse.sock",
+                IMAGE, "python", "-c", TONE_PLAYER,
+            )  # fmt: skip
+        assert played.returncode == 0, played.stdout + played.stderr
+        with wave.open(str(recording), "rb") as heard:
+            pcm = heard.readframes(heard.getnframes())
+        assert rms(pcm) > 1000, "the tone never reached PulseAudio"
+    finally:
+        pulse.stop()
