@@ -116,6 +116,12 @@ export class CurrentTurn {
         const seconds = typeof data.audio_seconds === "number" ? ` (${data.audio_seconds} s of audio)` : "";
         const how = data.interrupted ? "Interrupted" : "Finished";
         setText(this.fields.tts, `${how}${seconds}: ${this.spoken.join(" ")}`);
+        // Home Assistant's agent answers without LLM tokens: its reply is what was said.
+        if (!this.answer && data.text) {
+          this.answer = data.text;
+          this.answerDone = true;
+          setText(this.fields.answer, data.text);
+        }
         break;
       }
       case "TURN_METRICS":
