@@ -16,6 +16,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from kiwi_voice.hub import event_payloads as ev
 from kiwi_voice.hub.api import ENDPOINTS
+from kiwi_voice.hub.audio.feed_cli import cli_token
 from kiwi_voice.hub.auth import INGRESS_PROXY_ADDRESS, is_authorized, load_or_create_token
 from kiwi_voice.hub.events import EventBus
 from kiwi_voice.hub.openapi import build_document
@@ -463,3 +464,15 @@ async def test_an_unexpected_exception_is_a_coded_500_and_an_error_event(store: 
     assert event.event == "ERROR"
     assert event.data["source"] == "hub"
     assert event.data["code"] == "internal_error"
+
+
+def test_command_line_clients_read_the_token_or_say_why_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("KIWI_TOKEN", raising=False)
+    assert cli_token("kiwi-hub talk", tmp_path / "missing") is None
+    assert "kiwi-hub talk: no token (KIWI_TOKEN, --token-file)" in capsys.readouterr().err
+    (tmp_path / "api_token").write_text("from-file\n", encoding="utf-8")
+    assert cli_token("kiwi-hub talk", tmp_path / "api_token") == "from-file"
+    monkeypatch.setenv("KIWI_TOKEN", " from-env ")
+    assert cli_token("kiwi-hub talk", tmp_path / "missing") == "from-env"

@@ -55,15 +55,24 @@ async def feed(url: str, token: str, wav: bytes, push_to_talk: bool) -> tuple[in
         return response.status, await response.json(content_type=None)
 
 
+def cli_token(prog: str, token_file: Path) -> str | None:
+    """The hub's API token for a command-line client: KIWI_TOKEN, else the token file; None
+    (after saying why on stderr) when there is neither."""
+    token = os.environ.get("KIWI_TOKEN", "").strip()
+    if token:
+        return token
+    try:
+        return token_file.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        print(f"{prog}: no token (KIWI_TOKEN, --token-file): {err}", file=sys.stderr)
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    token = os.environ.get("KIWI_TOKEN", "").strip()
-    if not token:
-        try:
-            token = args.token_file.read_text(encoding="utf-8").strip()
-        except OSError as err:
-            print(f"kiwi-hub feed: no token (KIWI_TOKEN, --token-file): {err}", file=sys.stderr)
-            return 2
+    token = cli_token("kiwi-hub feed", args.token_file)
+    if token is None:
+        return 2
     try:
         wav = args.wav.read_bytes()
     except OSError as err:

@@ -29,6 +29,7 @@ from typing import Any
 
 import aiohttp
 
+from .feed_cli import cli_token
 from .wavfile import ENGINE_RATE, InvalidWav, read_wav
 
 DEFAULT_PORT = 7789
@@ -340,13 +341,9 @@ def main(command: str, argv: Sequence[str]) -> int:
     """`command` is `talk` or `say`; the exit code."""
     args = _parser(command).parse_args(argv)
     prog = f"kiwi-hub {command}"
-    token = os.environ.get("KIWI_TOKEN", "").strip()
-    if not token:
-        try:
-            token = args.token_file.read_text(encoding="utf-8").strip()
-        except OSError as err:
-            print(f"{prog}: no token (KIWI_TOKEN, --token-file): {err}", file=sys.stderr)
-            return 2
+    token = cli_token(prog, args.token_file)
+    if token is None:
+        return 2
     pcm: bytes | None = None
     if command == "talk":
         try:
