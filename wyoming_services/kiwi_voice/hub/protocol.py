@@ -191,6 +191,13 @@ class Settings(TypedDict):
     vad_silence_seconds: Annotated[
         float, Range(0.2, 5.0), Doc("Kiwi addition: silence that ends an utterance")
     ]
+    vad_end_on_sentence: Annotated[
+        bool,
+        Doc(
+            "Kiwi addition: a pause ends the utterance before vad_silence_seconds once its "
+            "transcript is a whole sentence (docs/pipeline.md)"
+        ),
+    ]
     max_utterance_seconds: Annotated[
         float, Range(1.0, 60.0), Doc("Kiwi addition: an utterance is cut at this length")
     ]

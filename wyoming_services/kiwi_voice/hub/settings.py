@@ -53,6 +53,7 @@ DEFAULTS: Settings = {
     "auto_learn_min_confidence": 0.75,
     "homeassistant_url": "",
     "vad_silence_seconds": 0.8,
+    "vad_end_on_sentence": True,
     "max_utterance_seconds": 15.0,
     "listen_timeout_seconds": 6.0,
     "context_idle_seconds": 300.0,

@@ -73,6 +73,12 @@ def make_parser() -> argparse.ArgumentParser:
         "--vad-filter", action="store_true", help="drop non-speech with faster-whisper's VAD"
     )
     parser.add_argument(
+        "--full-window",
+        action="store_true",
+        help="encode every utterance in Whisper's whole 30 s window, as faster-whisper does "
+        "(default: only the utterance and 3 s of silence, about 3x faster on a CPU)",
+    )
+    parser.add_argument(
         "--max-audio-seconds",
         type=float,
         default=120.0,
@@ -138,6 +144,7 @@ async def run_service() -> None:
         initial_prompt=args.initial_prompt,
         vad_filter=args.vad_filter,
         workers=args.workers,
+        fitted_window=not args.full_window,
     )
     engine = WhisperEngine(settings, ModelStore(args.data_dir, args.download_dir))
     if engine.find_model_dir() is not None:

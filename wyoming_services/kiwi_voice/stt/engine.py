@@ -46,6 +46,9 @@ class WhisperSettings:
     initial_prompt: str | None
     vad_filter: bool
     workers: int
+    # Encode only the utterance (plus silence) rather than a padded 30 s window: see
+    # fitted_window.py. False: faster-whisper as it comes.
+    fitted_window: bool = True
 
 
 @dataclass(frozen=True)
@@ -180,11 +183,14 @@ class WhisperEngine:
             if self.is_loaded:  # another thread loaded it while this one waited
                 return
             path = self.ensure_on_disk()
-            from faster_whisper import WhisperModel
+            if self.settings.fitted_window:
+                from .fitted_window import FittedWindowWhisper as Model
+            else:
+                from faster_whisper import WhisperModel as Model
 
             started = time.monotonic()
             try:
-                self._model = WhisperModel(
+                self._model = Model(
                     str(path),
                     device=self.settings.device,
                     compute_type=self.settings.compute_type,
@@ -219,18 +225,25 @@ class WhisperEngine:
 
     def transcribe(self, audio: FloatAudio, language: str | None) -> Iterator[TranscriptPart]:
         """Decode 16 kHz mono float audio: first the language, then segment by segment."""
+        from . import fitted_window  # imports faster-whisper, as load() did
+
         self.load()
         assert self._model is not None
+        seconds = len(audio) / fitted_window.SAMPLE_RATE
+        fitted = self.settings.fitted_window and fitted_window.fits(seconds)
         try:
             segments, info = self._model.transcribe(
-                audio,
+                fitted_window.with_silence(audio) if fitted else audio,
                 language=language,
                 beam_size=self.settings.beam_size,
                 initial_prompt=self.settings.initial_prompt,
                 vad_filter=self.settings.vad_filter,
                 condition_on_previous_text=False,
+                max_new_tokens=fitted_window.max_new_tokens(seconds) if fitted else None,
             )
             yield LanguageDetected(info.language, info.language_probability)
+            if fitted:
+                segments = fitted_window.spoken_segments(segments, seconds)
             for segment in segments:
                 yield Segment(segment.text, segment.start, segment.end)
         except (RuntimeError, ValueError) as err:

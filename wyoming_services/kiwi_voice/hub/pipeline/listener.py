@@ -47,8 +47,18 @@ _WAKE_RETRY_SECONDS = 1.0
 
 
 # Silence after which the utterance so far goes to kiwi-stt while the endpointer waits out the
-# rest of vad_silence_seconds (0.8 s by default): about half a second of STT hidden per turn.
-EARLY_STT_SILENCE_SECONDS = 0.3
+# rest of vad_silence_seconds (0.8 s by default). With vad_end_on_sentence, a transcript that
+# is a whole sentence ends the utterance there and then, without waiting out the rest.
+EARLY_STT_SILENCE_SECONDS = 0.25
+# How Whisper ends a sentence it believes complete; "..." is its mark of a voice trailing off.
+_SENTENCE_ENDS = (".", "!", "?", "。", "！", "？")
+_TRAILING_OFF = ("...", "…")
+
+
+def ends_a_sentence(text: str) -> bool:
+    """Whether a transcript reads as a finished sentence (not cut off mid-way)."""
+    text = text.rstrip()
+    return text.endswith(_SENTENCE_ENDS) and not text.endswith(_TRAILING_OFF)
 
 
 def _consume_result(task: asyncio.Task[Transcript]) -> None:
@@ -81,7 +91,7 @@ class _Capture:
     answer_only: bool = False  # transcribe and hand back; no turn (ask_question's answer)
     # The utterance as it stood at the current pause and its transcription, started while the
     # endpointer waits to be sure the speaker stopped (see EndpointSettings.speculate_seconds).
-    early: tuple[bytes, asyncio.Task[Transcript]] | None = None
+    early: tuple[Utterance, asyncio.Task[Transcript]] | None = None
 
     def drop_early(self) -> None:
         if self.early is not None:
@@ -135,6 +145,7 @@ class Listener:
         self._unlisten = selector.on_change(self._on_engine_changed)
         self.turns: list[asyncio.Task[Turn]] = []
         self._answers: set[asyncio.Task[None]] = set()  # answers being transcribed
+        self._early_ends: set[asyncio.Task[None]] = set()  # captures ending at a pause
 
     # ---- input ------------------------------------------------------------------------------
 
@@ -208,9 +219,9 @@ class Listener:
 
     async def close(self) -> None:
         self._unlisten()
-        for worker in [*self._workers, *self._answers]:
+        for worker in [*self._workers, *self._answers, *self._early_ends]:
             worker.cancel()
-        for worker in [*self._workers, *self._answers]:
+        for worker in [*self._workers, *self._answers, *self._early_ends]:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
         await self._close_wake()
@@ -242,7 +253,34 @@ class Listener:
         language = str(self._settings.get("language"))
         task = asyncio.create_task(self._stt.transcribe(audio, language))
         task.add_done_callback(_consume_result)  # a dropped one's failure is nobody's concern
-        capture.early = (tentative.pcm, task)
+        capture.early = (tentative, task)
+        if self._settings.get("vad_end_on_sentence"):
+            task.add_done_callback(lambda done: self._on_early_transcript(capture, done))
+
+    def _on_early_transcript(self, capture: _Capture, done: asyncio.Task[Transcript]) -> None:
+        """A pause's transcript is in: a whole sentence, with the speaker still silent, ends
+        the utterance now rather than after the rest of vad_silence_seconds."""
+        if done.cancelled() or done.exception() is not None:
+            return
+        if not ends_a_sentence(done.result().text) or not self._is_pending(capture, done):
+            return
+        task = asyncio.create_task(self._end_at_pause(capture, done))
+        self._early_ends.add(task)
+        task.add_done_callback(self._early_ends.discard)
+
+    def _is_pending(self, capture: _Capture, early: asyncio.Task[Transcript]) -> bool:
+        """`early` is still the capture's transcript of the pause it is in."""
+        return (
+            self._capture is capture
+            and capture.early is not None
+            and capture.early[1] is early
+            and capture.endpointer.paused_since_tentative
+        )
+
+    async def _end_at_pause(self, capture: _Capture, early: asyncio.Task[Transcript]) -> None:
+        if self._is_pending(capture, early):  # again: audio may have come in meanwhile
+            assert capture.early is not None
+            await self._complete(capture.endpointer.end_at(capture.early[0]))
 
     async def _start_capture(
         self,
@@ -291,7 +329,7 @@ class Listener:
             return
         _settle(capture, Heard(capture.turn_id, speech=True))
         early = None
-        if capture.early is not None and capture.early[0] == utterance.pcm:
+        if capture.early is not None and capture.early[0].pcm == utterance.pcm:
             early, capture.early = capture.early[1], None
         capture.drop_early()
         request = TurnRequest(

@@ -91,6 +91,18 @@ class Endpointer:
                 break
         return self.result
 
+    @property
+    def paused_since_tentative(self) -> bool:
+        """No speech since the last tentative cut was offered: that cut still ends the
+        utterance as heard so far."""
+        return self._offered is not None and self._offered == self._last_voiced
+
+    def end_at(self, tentative: Utterance) -> Utterance:
+        """End the utterance at a tentative cut (the listener judged the pause to be the end)."""
+        if self.result is None:
+            self.result = tentative
+        return self.result
+
     def finish(self) -> Utterance:
         """The input ended: whatever was heard is the utterance."""
         if self.result is None:

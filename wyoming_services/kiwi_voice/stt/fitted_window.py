@@ -1,0 +1,68 @@
+"""Whisper's encoder run on the utterance, not on a 30 s window that is mostly padding.
+
+faster-whisper pads every window to Whisper's 30 s; on a CPU that encoder pass is most of a short
+command's transcription time (about 1.2 s of Whisper base's 1.4 s on two cores, for 2 s of
+speech). The encoder itself takes any length, so a `FittedWindowWhisper` encodes only the
+audio the window holds. Whisper never saw a window end mid-way in training, and cut there it
+does not know it heard everything: it may say the sentence again, placed past the end of the
+audio. So the utterance gets `SILENCE_PAD_SECONDS` of real silence after it (Whisper has
+learnt that silence ends speech), and segments that lie in that padding or past the window
+are dropped (`spoken_segments`). Measured on the benchmark's 28 real clips (bench/RESULTS.md,
+`speech`): the same word error rate as the full window, in a third of the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+from faster_whisper import WhisperModel
+from faster_whisper.transcribe import Segment
+
+SAMPLE_RATE = 16_000
+WINDOW_SECONDS = 30.0  # Whisper's window; a longer utterance is transcribed window by window
+# Silence after the speech: with 1 s Whisper repeated the sentence on 1 clip in 4; from 2 s on
+# the transcripts were the full window's (bench/RESULTS.md).
+SILENCE_PAD_SECONDS = 3.0
+# Tokens a window may produce per second of audio: above any speaking rate with timestamps,
+# short enough that a decoder repeating itself stops soon.
+TOKENS_PER_SECOND = 10
+MIN_NEW_TOKENS = 8
+MAX_NEW_TOKENS = 440  # Whisper's 448 less the prompt
+
+
+def fits(seconds: float) -> bool:
+    """Whether an utterance this long, with its silence, fits one window."""
+    return seconds + SILENCE_PAD_SECONDS <= WINDOW_SECONDS
+
+
+def with_silence(audio: np.ndarray) -> np.ndarray:
+    return np.concatenate([audio, np.zeros(int(SILENCE_PAD_SECONDS * SAMPLE_RATE), audio.dtype)])
+
+
+def max_new_tokens(seconds: float) -> int:
+    return min(MAX_NEW_TOKENS, MIN_NEW_TOKENS + int(TOKENS_PER_SECOND * seconds))
+
+
+def spoken_segments(segments: Iterable[Segment], seconds: float) -> Iterator[Segment]:
+    """The segments inside the utterance: not starting in the silence added after it, not
+    ending past the window the encoder saw."""
+    window_end = seconds + SILENCE_PAD_SECONDS
+    for segment in segments:
+        if segment.start < seconds and segment.end <= window_end + 0.01:
+            yield segment
+
+
+class FittedWindowWhisper(WhisperModel):
+    """A WhisperModel whose encoder sees only the frames a window holds."""
+
+    def encode(self, features: np.ndarray) -> Any:
+        # faster-whisper pads each window's features with zero columns up to 3000 frames
+        # (pad_or_trim); a real frame is never all zeros (log-mel is normalised around the
+        # loudest frame), so the last non-zero column is where the window's audio ends.
+        columns = np.any(features != 0, axis=-2).reshape(-1)
+        heard = np.flatnonzero(columns)
+        frames = int(heard[-1]) + 1 if heard.size else 2
+        frames += frames % 2  # the encoder's stride-2 convolution
+        return super().encode(features[..., :frames])
