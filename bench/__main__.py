@@ -112,7 +112,8 @@ def main() -> None:
     for name in discover_modules(args.only):
         _LOGGER.info("running %s", name)
         results["failures"].pop(name, None)
-        before = set(results)
+        # Sections this module writes (with --update they may exist already, from the last run).
+        before = {section: id(value) for section, value in results.items()}
         started = time.perf_counter()
         try:
             importlib.import_module(f"bench.{name}").run(results)
@@ -120,7 +121,7 @@ def main() -> None:
             results["failures"][name] = traceback.format_exc(limit=5)
             _LOGGER.exception("%s failed", name)
         seconds = time.perf_counter() - started
-        for section in set(results) - before:
+        for section in [s for s, value in results.items() if before.get(s) != id(value)]:
             results["durations_s"][section] = round(seconds, 1)
         _LOGGER.info("%s took %.1f s", name, seconds)
 

@@ -115,6 +115,72 @@ def test_faster_whisper_word_timestamps_and_no_timestamps(whisper_model: Any) ->
     assert [segment.text for segment in plain] == [tiny_whisper.DESIGNED_TEXT]
 
 
+def test_the_fitted_window_encodes_only_the_frames_that_hold_audio(
+    offline_whisper_dir: Path,
+) -> None:
+    """faster-whisper pads a window's features with zero columns to 3000 frames; the fitted
+    window hands the encoder the columns before the padding only."""
+    import ctranslate2
+
+    from kiwi_voice.stt.fitted_window import FittedWindowWhisper
+
+    model = FittedWindowWhisper(str(offline_whisper_dir), device="cpu", compute_type="int8")
+    features = np.zeros((tiny_whisper.N_MELS, 3000), np.float32)
+    features[:, :611] = np.random.default_rng(0).normal(size=(tiny_whisper.N_MELS, 611))
+    encoded = model.encode(features)
+    assert isinstance(encoded, ctranslate2.StorageView)
+    assert encoded.shape[1] == 306  # 612 frames (stride 2) of the 611 heard, not 1500
+
+
+def test_the_fitted_window_keeps_segments_inside_the_utterance() -> None:
+    from faster_whisper.transcribe import Segment
+
+    from kiwi_voice.stt.fitted_window import SILENCE_PAD_SECONDS, spoken_segments
+
+    def segment(start: float, end: float, text: str) -> Segment:
+        return Segment(0, 0, start, end, text, [], 0.0, 0.0, 0.0, None, 0.0)
+
+    spoken = 4.2
+    heard = [
+        segment(0.0, 3.0, "Turn on the kitchen light."),
+        segment(3.0, 4.5, "And the fan."),  # starts inside the speech: kept
+        segment(4.2, 5.0, "Thank you."),  # in the silence added after the speech
+        segment(1.0, spoken + SILENCE_PAD_SECONDS + 1, "Turn on"),  # past the window
+    ]
+    assert [s.text for s in spoken_segments(heard, spoken)] == [
+        "Turn on the kitchen light.",
+        "And the fan.",
+    ]
+
+
+def test_the_stt_engine_transcribes_in_a_fitted_window_or_the_full_one(
+    tmp_path: Path,
+    offline_whisper_dir: Path,
+) -> None:
+    from kiwi_voice.common.model_store import ModelStore
+    from kiwi_voice.stt.engine import Segment, WhisperEngine, WhisperSettings
+
+    texts = {}
+    for fitted in (True, False):
+        settings = WhisperSettings(
+            model=str(offline_whisper_dir),
+            language="en",
+            beam_size=1,
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=0,
+            initial_prompt=None,
+            vad_filter=False,
+            workers=1,
+            fitted_window=fitted,
+        )
+        engine = WhisperEngine(settings, ModelStore([offline_whisper_dir.parent], tmp_path))
+        parts = list(engine.transcribe(_speech_samples("what time is it"), "en"))
+        texts[fitted] = "".join(p.text for p in parts if isinstance(p, Segment))
+        assert type(engine._model).__name__ == ("FittedWindowWhisper" if fitted else "WhisperModel")
+    assert texts[True] == texts[False] == tiny_whisper.DESIGNED_TEXT
+
+
 # --- piper -----------------------------------------------------------------------------------
 
 

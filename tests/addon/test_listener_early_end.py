@@ -16,6 +16,7 @@ import pytest
 
 from kiwi_voice.hub.pipeline.listener import (
     EARLY_STT_SILENCE_SECONDS,
+    Heard,
     Listener,
     ListenMode,
     ends_a_sentence,
@@ -94,7 +95,9 @@ class FakeBus:
         pass
 
 
-async def _listener(stt: FakeStt, **settings: Any) -> tuple[Listener, FakePipeline]:
+async def _listener(
+    stt: FakeStt, *, answer_only: bool = False, **settings: Any
+) -> tuple[Listener, FakePipeline, asyncio.Future[Heard]]:
     pipeline = FakePipeline()
     listener = Listener(
         sink=FakeSink(),  # type: ignore[arg-type]
@@ -106,8 +109,8 @@ async def _listener(stt: FakeStt, **settings: Any) -> tuple[Listener, FakePipeli
         wake_uri="tcp://127.0.0.1:1",
         mode=ListenMode.CONTINUOUS,
     )
-    await listener.listen_now()
-    return listener, pipeline
+    heard = await listener.listen_now(answer_only=answer_only)
+    return listener, pipeline, heard
 
 
 async def _feed(listener: Listener, pcm: bytes) -> None:
@@ -154,9 +157,10 @@ def test_a_whole_sentence_is_recognised(text: str, ends: bool) -> None:
 
 async def test_a_whole_sentence_ends_the_utterance_at_the_pause(command: bytes) -> None:
     stt = FakeStt("Turn on the kitchen light.")
-    listener, pipeline = await _listener(stt)
+    listener, pipeline, heard = await _listener(stt)
     try:
         await _feed(listener, command)
+        assert not heard.done()
         waited = await _silence_until_submitted(listener, pipeline)
         # 0.3 s into the pause (EARLY_STT_SILENCE_SECONDS), not vad_silence_seconds.
         assert waited <= EARLY_STT_SILENCE_SECONDS + 0.1
@@ -165,12 +169,13 @@ async def test_a_whole_sentence_ends_the_utterance_at_the_pause(command: bytes) 
         assert request.early_transcript is not None
         assert request.early_transcript.done()
         assert stt.calls == 1
+        assert (await heard).speech
     finally:
         await listener.close()
 
 
 async def test_an_unfinished_sentence_waits_out_the_silence(command: bytes) -> None:
-    listener, pipeline = await _listener(FakeStt("Turn on the"))
+    listener, pipeline, _ = await _listener(FakeStt("Turn on the"))
     try:
         await _feed(listener, command)
         assert await _silence_until_submitted(listener, pipeline) >= SILENCE_S
@@ -180,7 +185,7 @@ async def test_an_unfinished_sentence_waits_out_the_silence(command: bytes) -> N
 
 async def test_the_setting_off_waits_out_the_silence(command: bytes) -> None:
     stt = FakeStt("Turn on the kitchen light.")
-    listener, pipeline = await _listener(stt, vad_end_on_sentence=False)
+    listener, pipeline, _ = await _listener(stt, vad_end_on_sentence=False)
     try:
         await _feed(listener, command)
         assert await _silence_until_submitted(listener, pipeline) >= SILENCE_S
@@ -195,7 +200,7 @@ async def test_speech_after_the_pause_keeps_the_utterance_open(command: bytes) -
     the turn gets the whole utterance."""
     stt = FakeStt("Turn on the kitchen light.")
     stt.release = asyncio.Event()
-    listener, pipeline = await _listener(stt)
+    listener, pipeline, _ = await _listener(stt)
     try:
         await _feed(listener, command)
         await _feed(listener, bytes(FRAME * 15))  # 0.45 s: past the early STT's 0.3 s
@@ -208,5 +213,21 @@ async def test_speech_after_the_pause_keeps_the_utterance_open(command: bytes) -
         await _silence_until_submitted(listener, pipeline)
         [request] = pipeline.submitted
         assert len(request.audio or b"") > len(command)
+    finally:
+        await listener.close()
+
+
+async def test_an_answer_ends_at_the_pause_and_is_transcribed_once(command: bytes) -> None:
+    """Home Assistant's ask_question: the answer is handed back, from the pause's transcript."""
+    stt = FakeStt("The kitchen.")
+    listener, pipeline, heard = await _listener(stt, answer_only=True)
+    try:
+        await _feed(listener, command)
+        for _ in range(int(0.5 / 0.03)):  # well short of vad_silence_seconds
+            await _feed(listener, bytes(FRAME))
+        answer = await asyncio.wait_for(heard, 5)
+        assert (answer.speech, answer.text) == (True, "The kitchen.")
+        assert stt.calls == 1
+        assert not pipeline.submitted  # an answer is no turn
     finally:
         await listener.close()

@@ -230,7 +230,12 @@ class WhisperEngine:
         self.load()
         assert self._model is not None
         seconds = len(audio) / fitted_window.SAMPLE_RATE
-        fitted = self.settings.fitted_window and fitted_window.fits(seconds)
+        # faster-whisper's VAD filter would cut away the silence the fitted window relies on.
+        fitted = (
+            self.settings.fitted_window
+            and not self.settings.vad_filter
+            and fitted_window.fits(seconds)
+        )
         try:
             segments, info = self._model.transcribe(
                 fitted_window.with_silence(audio) if fitted else audio,

@@ -320,18 +320,18 @@ class Listener:
         _LOGGER.debug(
             "%s: utterance of %.2f s (%s)", self._sink.label, utterance.seconds, utterance.reason
         )
-        if capture.answer_only:
-            capture.drop_early()
-            # Transcribing takes a while: not on the path that feeds audio in.
-            task = asyncio.create_task(self._answer(capture, utterance.pcm))
-            self._answers.add(task)
-            task.add_done_callback(self._answers.discard)
-            return
-        _settle(capture, Heard(capture.turn_id, speech=True))
+        # The transcript made during the pause is this utterance's when the cut is the same.
         early = None
         if capture.early is not None and capture.early[0].pcm == utterance.pcm:
             early, capture.early = capture.early[1], None
         capture.drop_early()
+        if capture.answer_only:
+            # Transcribing takes a while: not on the path that feeds audio in.
+            task = asyncio.create_task(self._answer(capture, utterance.pcm, early))
+            self._answers.add(task)
+            task.add_done_callback(self._answers.discard)
+            return
+        _settle(capture, Heard(capture.turn_id, speech=True))
         request = TurnRequest(
             turn_id=capture.turn_id,
             sink=self._sink,
@@ -342,11 +342,14 @@ class Listener:
         )
         self.turns.append(self._pipeline.submit(request))
 
-    async def _answer(self, capture: _Capture, pcm: bytes) -> None:
-        """Transcribe an answer (SPEECH_RECOGNIZED) and hand it to whoever asked; no turn."""
+    async def _answer(
+        self, capture: _Capture, pcm: bytes, early: asyncio.Task[Transcript] | None
+    ) -> None:
+        """Transcribe an answer (SPEECH_RECOGNIZED) and hand it to whoever asked; no turn.
+        `early`: its transcript, already made during the pause that ended it."""
         language = str(self._settings.get("language"))
         try:
-            transcript = await self._stt.transcribe(PcmAudio(RATE, 2, 1, pcm), language)
+            transcript = await (early or self._stt.transcribe(PcmAudio(RATE, 2, 1, pcm), language))
         except ServiceError as err:
             await self._report(err)
             await self._pipeline.heard_nothing(capture.turn_id)
