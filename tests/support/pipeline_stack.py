@@ -116,6 +116,26 @@ class PipelineStack:
                 fake.stop()
 
 
+def hub_env(stt_uri: str, wake_uri: str, **extra: str) -> dict[str, str]:
+    """A hub's environment in front of kiwi-stt and kiwi-wake: the wake word `hey_jarvis` on
+    openwakeword, unknown voices may run commands (tests use unenrolled voices), no host audio,
+    and no Claude, Home Assistant or Supervisor unless `extra` names them."""
+    return {
+        "KIWI_STT_URI": stt_uri,
+        "KIWI_WAKE_URI": wake_uri,
+        "KIWI_WAKE_WORD": WAKE_WORD,
+        "KIWI_WAKE_WORD_ENGINE": "openwakeword",
+        "KIWI_UNKNOWN_SPEAKER_POLICY": "allow",
+        "KIWI_HOST_AUDIO": "off",
+        "ANTHROPIC_API_KEY": "",
+        "KIWI_ANTHROPIC_API_KEY": "",
+        "KIWI_HA_URL": "",
+        "KIWI_HA_TOKEN": "",
+        "SUPERVISOR_TOKEN": "",
+        **extra,
+    }
+
+
 def start_stack(
     models_dir: Path,
     data_dir: Path,
@@ -135,36 +155,24 @@ def start_stack(
     stack = PipelineStack(data_dir, shared=dict(shared or {}))
     try:
         stack.services = start_services(service_starters(models_dir, data_dir), services)
-        hub_env = {
-            "KIWI_STT_URI": stack.uri("stt"),
-            "KIWI_WAKE_URI": stack.uri("wake"),
-            "KIWI_WAKE_WORD": WAKE_WORD,
-            "KIWI_WAKE_WORD_ENGINE": "openwakeword",
-            "KIWI_UNKNOWN_SPEAKER_POLICY": "allow",
-            "KIWI_HOST_AUDIO": "off",
-            "ANTHROPIC_API_KEY": "",
-            "KIWI_ANTHROPIC_API_KEY": "",
-            "KIWI_HA_URL": "",
-            "KIWI_HA_TOKEN": "",
-            "SUPERVISOR_TOKEN": "",
-        }
+        env_of_hub = hub_env(stack.uri("stt"), stack.uri("wake"))
         if claude:
             stack.claude = FakeAnthropic()
             stack.claude.start()
-            hub_env |= {
+            env_of_hub |= {
                 "ANTHROPIC_API_KEY": stack.claude.api_key,
                 "ANTHROPIC_BASE_URL": stack.claude.url,
             }
         if homeassistant:
             stack.homeassistant = FakeHomeAssistant()
             stack.homeassistant.start()
-            hub_env |= {
+            env_of_hub |= {
                 "KIWI_HA_URL": stack.homeassistant.url,
                 "KIWI_HA_TOKEN": stack.homeassistant.token,
             }
         stack.hub = start_hub(
             data_dir / "hub",
-            env={**hub_env, **(env or {})},
+            env={**env_of_hub, **(env or {})},
             speaker=stack.services.get("speaker") or stack.shared.get("speaker") or False,
             tts_uri=stack.uri("tts"),
         )

@@ -33,10 +33,10 @@ from wyoming.tts import Synthesize
 from tests.support import real_models
 from tests.support.cache import REPO_ROOT
 from tests.support.hub_process import start_speaker_service
+from tests.support.pipeline_stack import WAKE_WORD, hub_env
 from tests.support.speech import POCKETSPHINX_DATA
 from tests.support.wyoming_process import ServiceProcess, start_service
 
-WAKE_WORD = "hey_jarvis"
 REQUEST_TIMEOUT_S = 400.0  # a 28 s batch on two cores shared with other jobs is slow
 START_TIMEOUT_S = 240.0  # four services loading real models at once on two busy cores
 ADDON_PYTHON = REPO_ROOT / ".venv-addon" / "bin" / "python"
@@ -64,22 +64,8 @@ def real_service_starters(log_dir: Path) -> dict[str, Callable[[], ServiceProces
 
 
 def real_hub_env(services: Mapping[str, ServiceProcess], **extra: str) -> dict[str, str]:
-    """A hub's environment in front of `services`: hey_jarvis on openWakeWord, unknown voices
-    may run home commands (the tier's voices are not enrolled), no host audio."""
-    return {
-        "KIWI_STT_URI": services["stt"].uri,
-        "KIWI_WAKE_URI": services["wake"].uri,
-        "KIWI_WAKE_WORD": WAKE_WORD,
-        "KIWI_WAKE_WORD_ENGINE": "openwakeword",
-        "KIWI_UNKNOWN_SPEAKER_POLICY": "allow",
-        "KIWI_HOST_AUDIO": "off",
-        "ANTHROPIC_API_KEY": "",
-        "KIWI_ANTHROPIC_API_KEY": "",
-        "KIWI_HA_URL": "",
-        "KIWI_HA_TOKEN": "",
-        "SUPERVISOR_TOKEN": "",
-        **extra,
-    }
+    """`hub_env` in front of the tier's real services (its voices are not enrolled)."""
+    return hub_env(services["stt"].uri, services["wake"].uri, **extra)
 
 
 # ---- clips ------------------------------------------------------------------------------------
