@@ -31,10 +31,12 @@ from tests.ha.kiwi_common import (
     hub_client_for,
     setup_entry,
 )
+from tests.support import real_models
 from tests.support.hub_process import HubProcess, start_hub
 from tests.support.offline_models import PIPER_VOICE_NAME, piper_voice_path
 from tests.support.pipeline_client import AudioClient
 from tests.support.pipeline_stack import offline_models_dir, service_starters, start_services
+from tests.support.wyoming_process import ServiceProcess, start_service
 
 
 @contextmanager
@@ -87,6 +89,20 @@ def kiwi_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WyomingS
     yield services
     for service in started.values():
         service.stop()
+
+
+@pytest.fixture(scope="session")
+def real_stt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """kiwi-stt on Whisper base, for tests whose commands must be understood word for word."""
+    root = tmp_path_factory.mktemp("real-stt")
+    with sockets_allowed():
+        stt = start_service(
+            "kiwi-stt",
+            ["--model", real_models.WHISPER_MODEL, "--data-dir", str(real_models.whisper_dir())],
+            root / "kiwi-stt.log",
+        )
+    yield stt
+    stt.stop()
 
 
 def start_full_hub(data_dir: Path, services: WyomingServices) -> HubProcess:

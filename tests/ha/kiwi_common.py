@@ -7,6 +7,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN
@@ -14,11 +15,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.kiwi.api import KiwiClient
 from custom_components.kiwi.const import DOMAIN
-from tests.support.hub_process import HubProcess
+from tests.support.hub_process import HubProcess, start_hub
 from tests.support.pipeline_client import AudioClient
 from tests.support.speech import espeak_wav
 from tests.support.voices import ENROL_SENTENCES
@@ -37,6 +39,31 @@ class WyomingServices:
     wake: ServiceProcess
     stt: ServiceProcess
     speaker: ServiceProcess
+
+
+async def start_home_hub(  # noqa: PLR0917 (what the hub stands in front of)
+    hass_client: ClientSessionGenerator,
+    hass_access_token: str,
+    services: WyomingServices,
+    stt: ServiceProcess,
+    data_dir: Path,
+    env: dict[str, str],
+) -> HubProcess:
+    """A hub whose Home Assistant is this harness's (its HTTP server on 127.0.0.1, an admin
+    token), in front of the session's services and kiwi-stt `stt`; no Claude."""
+    home_url = str((await hass_client()).make_url("/")).rstrip("/")
+    return start_hub(
+        data_dir,
+        speaker=services.speaker,
+        tts_uri=services.tts.uri,
+        args=["--stt-uri", stt.uri, "--wake-uri", services.wake.uri],
+        env={
+            "KIWI_HA_TOKEN": hass_access_token,
+            "KIWI_HA_URL": home_url,
+            "ANTHROPIC_API_KEY": "",
+            **env,
+        },
+    )
 
 
 TEST_UNIQUE_ID = "kiwi-test-hub"

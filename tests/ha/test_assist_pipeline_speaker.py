@@ -49,7 +49,6 @@ from pytest_homeassistant_custom_component.common import async_capture_events
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.kiwi.const import CONF_SPEAKER_PERSONS, DOMAIN, KIWI_EVENT
-from tests.ha.conftest import sockets_allowed
 from tests.ha.kiwi_common import (
     SPEAKER_VOICES,
     WyomingServices,
@@ -57,33 +56,19 @@ from tests.ha.kiwi_common import (
     entry_for,
     hub_client_for,
     setup_entry,
+    start_home_hub,
 )
-from tests.support import real_models
-from tests.support.hub_process import HubProcess, start_hub
+from tests.support.hub_process import HubProcess
 from tests.support.ports import free_port
 from tests.support.speech import espeak_pcm
 from tests.support.waiting import until_async
-from tests.support.wyoming_process import ADDON_BIN, ServiceProcess, start_service
+from tests.support.wyoming_process import ADDON_BIN, ServiceProcess
 
 pytestmark = pytest.mark.timeout(300)
 
 LIGHT, DOOR, DOOR_TRACE = "input_boolean.kitchen_light", "lock.front_door", "input_boolean.unlocked"
 ANNA_VOICE, GUEST_VOICE = SPEAKER_VOICES[0], SPEAKER_VOICES[1]
 CHUNK = 2048  # 1024 samples of 16 kHz 16-bit mono, what a satellite streams
-
-
-@pytest.fixture(scope="module")
-def real_stt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    """kiwi-stt on Whisper base: the commands must be understood word for word."""
-    root = tmp_path_factory.mktemp("real-stt")
-    with sockets_allowed():
-        stt_service = start_service(
-            "kiwi-stt",
-            ["--model", real_models.WHISPER_MODEL, "--data-dir", str(real_models.whisper_dir())],
-            root / "kiwi-stt.log",
-        )
-    yield stt_service
-    stt_service.stop()
 
 
 @pytest.fixture
@@ -120,20 +105,17 @@ async def home_hub(  # noqa: PLR0917 (fixtures)
     socket_enabled: None,
 ) -> Iterator[HubProcess]:
     """Guests' and unknown voices' commands wait for the owner (approved over the hub's API)."""
-    home_url = str((await hass_client()).make_url("/")).rstrip("/")
-    hub = start_hub(
+    hub = await start_home_hub(
+        hass_client,
+        hass_access_token,
+        kiwi_services,
+        real_stt,
         tmp_path / "hub",
-        speaker=kiwi_services.speaker,
-        tts_uri=kiwi_services.tts.uri,
-        args=["--stt-uri", real_stt.uri, "--wake-uri", kiwi_services.wake.uri],
-        env={
-            "KIWI_HA_TOKEN": hass_access_token,
-            "KIWI_HA_URL": home_url,
+        {
             "KIWI_UNKNOWN_SPEAKER_POLICY": "approve",
             "KIWI_GUEST_POLICY": "approve",
             "KIWI_APPROVALS_VIA_API": "true",
             "KIWI_TELEGRAM_BOT_TOKEN": "",
-            "ANTHROPIC_API_KEY": "",
         },
     )
     yield hub

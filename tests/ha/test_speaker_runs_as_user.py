@@ -27,7 +27,6 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.kiwi.const import CONF_SPEAKER_PERSONS, KIWI_EVENT
-from tests.ha.conftest import sockets_allowed
 from tests.ha.kiwi_common import (
     SPEAKER_VOICES,
     WyomingServices,
@@ -35,31 +34,17 @@ from tests.ha.kiwi_common import (
     entry_for,
     hub_client_for,
     setup_entry,
+    start_home_hub,
 )
-from tests.support import real_models
-from tests.support.hub_process import HubProcess, start_hub
+from tests.support.hub_process import HubProcess
 from tests.support.speech import espeak_wav
 from tests.support.waiting import until_async
-from tests.support.wyoming_process import ServiceProcess, start_service
+from tests.support.wyoming_process import ServiceProcess
 
 pytestmark = pytest.mark.timeout(300)
 
 LIGHT = "input_boolean.kitchen_light"
 ANNA_VOICE, GUEST_VOICE = SPEAKER_VOICES[0], SPEAKER_VOICES[1]
-
-
-@pytest.fixture(scope="module")
-def real_stt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    """kiwi-stt on Whisper base: the commands must be understood word for word."""
-    root = tmp_path_factory.mktemp("real-stt")
-    with sockets_allowed():
-        stt = start_service(
-            "kiwi-stt",
-            ["--model", real_models.WHISPER_MODEL, "--data-dir", str(real_models.whisper_dir())],
-            root / "kiwi-stt.log",
-        )
-    yield stt
-    stt.stop()
 
 
 @pytest.fixture
@@ -90,18 +75,15 @@ async def home_hub(  # noqa: PLR0917 (fixtures)
     socket_enabled: None,
 ) -> Iterator[HubProcess]:
     """A hub with the harness's Home Assistant behind it; unknown voices may give commands."""
-    home_url = str((await hass_client()).make_url("/")).rstrip("/")
-    hub = start_hub(
+    hub = await start_home_hub(
+        hass_client,
+        hass_access_token,
+        kiwi_services,
+        real_stt,
         tmp_path / "hub",
-        speaker=kiwi_services.speaker,
-        tts_uri=kiwi_services.tts.uri,
-        args=["--stt-uri", real_stt.uri, "--wake-uri", kiwi_services.wake.uri],
-        env={
-            "KIWI_HA_TOKEN": hass_access_token,
-            "KIWI_HA_URL": home_url,
+        {
             "KIWI_UNKNOWN_SPEAKER_POLICY": "allow",
             "KIWI_FRIEND_POLICY": "allow",
-            "ANTHROPIC_API_KEY": "",
         },
     )
     yield hub
