@@ -81,9 +81,10 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
 SETUP_NOTE = (
     "Kiwi as shipped: kiwi-stt encodes the utterance plus 3 s of silence rather than a padded "
     "30 s window (stt/fitted_window.py); 0.25 s into the pause the utterance goes to kiwi-stt, "
-    "and a transcript that is a whole sentence ends it there (vad_end_on_sentence), so stt_ms, "
-    "what is left to wait for STT after the end decision, is 0 when the pause was the end. The "
-    "stock chain runs as HA sets it up: its own VAD, Whisper's full window."
+    "and when that transcript is a whole sentence a pause of 0.5 s ends the utterance "
+    "(vad_end_on_sentence; else vad_silence_seconds, 0.8 s), so stt_ms, what is left to wait "
+    "for STT after the end decision, is 0 when the pause was the end. The stock chain runs as "
+    "HA sets it up: its own VAD (0.7 s of silence), Whisper's full window."
 )
 
 

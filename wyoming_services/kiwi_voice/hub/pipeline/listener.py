@@ -47,18 +47,38 @@ _WAKE_RETRY_SECONDS = 1.0
 
 
 # Silence after which the utterance so far goes to kiwi-stt while the endpointer waits out the
-# rest of vad_silence_seconds (0.8 s by default). With vad_end_on_sentence, a transcript that
-# is a whole sentence ends the utterance there and then, without waiting out the rest.
+# rest of vad_silence_seconds (0.8 s by default).
 EARLY_STT_SILENCE_SECONDS = 0.25
+# With vad_end_on_sentence, a pause this long ends the utterance when its transcript is a whole
+# sentence. Shorter pauses are hesitations: Whisper writes a sentence of most half-said ones
+# ("How long does it take?" of "How long does it take to", bench/RESULTS.md `endpoint`).
+EARLY_END_SILENCE_SECONDS = 0.5
+# Less speech than this never ends an utterance early: Whisper makes sentences out of a click
+# or a breath ("Thank you." from 90 ms of room noise before a real command, in the benchmark's
+# human clips), and a real command ("Stop.") is longer.
+EARLY_END_MIN_VOICED_SECONDS = 0.5
 # How Whisper ends a sentence it believes complete; "..." is its mark of a voice trailing off.
 _SENTENCE_ENDS = (".", "!", "?", "。", "！", "？")
 _TRAILING_OFF = ("...", "…")
+# Whisper punctuates fragments too ("How long does it take to?"); an English sentence does not
+# end in an article, a conjunction, a possessive or these prepositions, whatever its punctuation.
+# fmt: off
+_NEVER_LAST_EN = frozenset({
+    "a", "an", "the", "and", "or", "but", "nor", "if", "than", "because", "whether",
+    "to", "of", "with", "into", "onto", "my", "your", "our", "their", "its", "every",
+})
+# fmt: on
 
 
-def ends_a_sentence(text: str) -> bool:
+def ends_a_sentence(text: str, language: str = "en") -> bool:
     """Whether a transcript reads as a finished sentence (not cut off mid-way)."""
     text = text.rstrip()
-    return text.endswith(_SENTENCE_ENDS) and not text.endswith(_TRAILING_OFF)
+    if not text.endswith(_SENTENCE_ENDS) or text.endswith(_TRAILING_OFF):
+        return False
+    words = text.rstrip("".join(_SENTENCE_ENDS)).split()
+    if not words:
+        return False
+    return not (language.startswith("en") and words[-1].lower() in _NEVER_LAST_EN)
 
 
 def _consume_result(task: asyncio.Task[Transcript]) -> None:
@@ -92,8 +112,11 @@ class _Capture:
     # The utterance as it stood at the current pause and its transcription, started while the
     # endpointer waits to be sure the speaker stopped (see EndpointSettings.speculate_seconds).
     early: tuple[Utterance, asyncio.Task[Transcript]] | None = None
+    # The early transcript is a whole sentence: a long enough pause ends the utterance.
+    ends_at_pause: bool = False
 
     def drop_early(self) -> None:
+        self.ends_at_pause = False
         if self.early is not None:
             self.early[1].cancel()
             self.early = None
@@ -157,11 +180,13 @@ class Listener:
         # The capture first: a capture that starts while we wait below reads this audio from
         # the ring, so it must not get it twice.
         if self._capture is not None:
-            result = self._capture.endpointer.add(pcm)
+            capture = self._capture
+            result = capture.endpointer.add(pcm)
             if result is not None:
                 await self._complete(result)
             else:
-                self._speculate(self._capture)
+                self._speculate(capture)
+                await self._end_if_sentence_over(capture)
         if self.mode is ListenMode.CONTINUOUS:
             choice = self._selector.current
             if choice.engine == "openwakeword":
@@ -258,29 +283,33 @@ class Listener:
             task.add_done_callback(lambda done: self._on_early_transcript(capture, done))
 
     def _on_early_transcript(self, capture: _Capture, done: asyncio.Task[Transcript]) -> None:
-        """A pause's transcript is in: a whole sentence, with the speaker still silent, ends
-        the utterance now rather than after the rest of vad_silence_seconds."""
+        """A pause's transcript is in: a whole sentence, with the speaker still silent, lets
+        the pause end the utterance at EARLY_END_SILENCE_SECONDS rather than at
+        vad_silence_seconds."""
         if done.cancelled() or done.exception() is not None:
             return
-        if not ends_a_sentence(done.result().text) or not self._is_pending(capture, done):
+        if self._capture is not capture or capture.early is None or capture.early[1] is not done:
             return
-        task = asyncio.create_task(self._end_at_pause(capture, done))
-        self._early_ends.add(task)
-        task.add_done_callback(self._early_ends.discard)
-
-    def _is_pending(self, capture: _Capture, early: asyncio.Task[Transcript]) -> bool:
-        """`early` is still the capture's transcript of the pause it is in."""
-        return (
-            self._capture is capture
-            and capture.early is not None
-            and capture.early[1] is early
-            and capture.endpointer.paused_since_tentative
+        transcript = done.result()
+        capture.ends_at_pause = (
+            ends_a_sentence(transcript.text, transcript.language or "en")
+            and capture.early[0].voiced_seconds >= EARLY_END_MIN_VOICED_SECONDS
         )
+        if capture.ends_at_pause:  # the pause may be long enough already
+            task = asyncio.create_task(self._end_if_sentence_over(capture))
+            self._early_ends.add(task)
+            task.add_done_callback(self._early_ends.discard)
 
-    async def _end_at_pause(self, capture: _Capture, early: asyncio.Task[Transcript]) -> None:
-        if self._is_pending(capture, early):  # again: audio may have come in meanwhile
-            assert capture.early is not None
-            await self._complete(capture.endpointer.end_at(capture.early[0]))
+    async def _end_if_sentence_over(self, capture: _Capture) -> None:
+        endpointer = capture.endpointer
+        if (
+            capture.ends_at_pause
+            and self._capture is capture
+            and capture.early is not None
+            and endpointer.paused_since_tentative  # nothing said since the transcribed cut
+            and endpointer.silence_seconds >= EARLY_END_SILENCE_SECONDS
+        ):
+            await self._complete(endpointer.end_at(capture.early[0]))
 
     async def _start_capture(
         self,

@@ -50,6 +50,7 @@ class Utterance:
     # Offset (in bytes of the audio given to this endpointer) where `pcm` ends; audio after it
     # was not used and may hold the start of the next utterance.
     end_offset: int
+    voiced_seconds: float = 0.0  # how much of it webrtcvad heard as speech
 
     @property
     def seconds(self) -> float:
@@ -66,6 +67,7 @@ class Endpointer:
         self._frames: list[bytes] = []  # every whole frame seen so far
         self._consumed = 0  # bytes of input turned into frames
         self._voiced_run = 0
+        self._voiced_frames = 0  # every voiced frame so far, speech or not
         self._speech_start: int | None = None  # frame index
         self._last_voiced: int | None = None
         self._offered: int | None = None  # the last voiced frame of the last tentative cut
@@ -92,6 +94,13 @@ class Endpointer:
         return self.result
 
     @property
+    def silence_seconds(self) -> float:
+        """Silence since the last voiced frame (0 before anything was voiced)."""
+        if self._last_voiced is None:
+            return 0.0
+        return (len(self._frames) - 1 - self._last_voiced) * FRAME_MS / 1000
+
+    @property
     def paused_since_tentative(self) -> bool:
         """No speech since the last tentative cut was offered: that cut still ends the
         utterance as heard so far."""
@@ -115,6 +124,7 @@ class Endpointer:
         settings = self._settings
         if self._vad.is_speech(frame, RATE):
             self._voiced_run += 1
+            self._voiced_frames += 1
             self._last_voiced = index
             self.tentative = None  # the pause was not the end: that cut is stale
             if self._speech_start is None and self._voiced_run >= _START_FRAMES:
@@ -153,4 +163,5 @@ class Endpointer:
         last = len(self._frames)
         if trim and self._last_voiced is not None:
             last = min(last, self._last_voiced + 1 + _TAIL_FRAMES)
-        return Utterance(b"".join(self._frames[first:last]), reason, True, self._consumed)
+        voiced = self._voiced_frames * FRAME_MS / 1000
+        return Utterance(b"".join(self._frames[first:last]), reason, True, self._consumed, voiced)
