@@ -148,10 +148,22 @@ async def test_every_process_answers_on_its_port(kiwi: RunningKiwi) -> None:
         await _wait_until_up(kiwi)
     except TimeoutError:
         pytest.fail(f"kiwi did not come up in {STARTUP_LIMIT_S:.0f} s:\n{kiwi.output()[-4000:]}")
-    output = kiwi.output()
-    for name, port in kiwi.ports.items():
-        scheme = "http" if name == "hub" else "tcp"
-        assert f"{name} is listening on {scheme}://127.0.0.1:{port}" in output, name
+    announcements = {
+        f"{name} is listening on {'http' if name == 'hub' else 'tcp'}://127.0.0.1:{port}"
+        for name, port in kiwi.ports.items()
+    }
+
+    async def all_announced() -> bool:
+        output = kiwi.output()
+        return all(line in output for line in announcements)
+
+    # The launcher polls each port on its own schedule: a port can answer us before the
+    # launcher has seen it and said so.
+    await until_async(
+        all_announced,
+        lambda: f"not announced: {sorted(a for a in announcements if a not in kiwi.output())}",
+        timeout_s=30,
+    )
 
 
 async def test_the_services_run_the_models_the_options_name(kiwi: RunningKiwi) -> None:
