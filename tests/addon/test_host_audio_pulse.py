@@ -200,7 +200,9 @@ async def test_a_spoken_command_through_pulseaudio_is_answered_on_the_speaker(
     assert spoken["text"] == "Turned on the kitchen light"
     assert done["interrupted"] is False
     heard = await _transcribe(real_services["stt"], recording)
-    assert {"turned", "kitchen", "light"} <= set(_words(heard)), heard
+    # Through the speaker and the room, Whisper may hear "turned on" as "turn it on": the check
+    # is on the words it cannot mishear.
+    assert {"on", "kitchen", "light"} <= set(_words(heard)), heard
 
 
 async def test_tts_test_says_it_played_on_the_host_speaker(
