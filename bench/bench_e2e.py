@@ -14,6 +14,7 @@ import os
 import statistics
 import subprocess
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,9 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         "ratio_p50": ratio,
         "targets": {"kiwi_p50_ms": 1000, "ratio": 0.7},
         "kiwi_routes": sorted({r["route"] for r in kiwi}),
+        # What each chain answered: a turn that was misheard is answered too, only wrongly.
+        "kiwi_replies": dict(Counter(r["text"] for r in kiwi)),
+        "stock_replies": dict(Counter(r["text"] for r in stock)),
         # Kiwi's own timings (TURN_METRICS, from its end-of-speech decision), medians.
         "kiwi_stages_median_ms": {
             key: _median(metrics, key)

@@ -132,24 +132,30 @@ def test_the_fitted_window_encodes_only_the_frames_that_hold_audio(
     assert encoded.shape[1] == 306  # 612 frames (stride 2) of the 611 heard, not 1500
 
 
-def test_the_fitted_window_keeps_segments_inside_the_utterance() -> None:
+def test_the_fitted_window_keeps_what_was_heard_and_drops_repetitions() -> None:
     from faster_whisper.transcribe import Segment
 
-    from kiwi_voice.stt.fitted_window import SILENCE_PAD_SECONDS, spoken_segments
+    from kiwi_voice.stt.fitted_window import (
+        LEAD_SILENCE_SECONDS,
+        SILENCE_PAD_SECONDS,
+        spoken_segments,
+    )
 
     def segment(start: float, end: float, text: str) -> Segment:
         return Segment(0, 0, start, end, text, [], 0.0, 0.0, 0.0, None, 0.0)
 
     spoken = 4.2
+    lead, window_end = LEAD_SILENCE_SECONDS, LEAD_SILENCE_SECONDS + spoken + SILENCE_PAD_SECONDS
     heard = [
-        segment(0.0, 3.0, "Turn on the kitchen light."),
-        segment(3.0, 4.5, "And the fan."),  # starts inside the speech: kept
-        segment(4.2, 5.0, "Thank you."),  # in the silence added after the speech
-        segment(1.0, spoken + SILENCE_PAD_SECONDS + 1, "Turn on"),  # past the window
+        # Whisper may end the first segment anywhere, even past the window: it is kept.
+        segment(lead, window_end + 1, "Turn on the kitchen light."),
+        segment(lead + 3.0, lead + 4.0, "And the fan."),  # inside the speech: kept
+        segment(lead + spoken, window_end, "Turn on the kitchen light."),  # in the silence after
+        segment(lead + 1.0, window_end + 1, "Turn on"),  # past the window
     ]
-    assert [s.text for s in spoken_segments(heard, spoken)] == [
-        "Turn on the kitchen light.",
-        "And the fan.",
+    assert list(spoken_segments(heard, spoken)) == [
+        ("Turn on the kitchen light.", 0.0, spoken),  # in the utterance's own clock
+        ("And the fan.", 3.0, 4.0),
     ]
 
 

@@ -248,8 +248,10 @@ class WhisperEngine:
             )
             yield LanguageDetected(info.language, info.language_probability)
             if fitted:
-                segments = fitted_window.spoken_segments(segments, seconds)
-            for segment in segments:
-                yield Segment(segment.text, segment.start, segment.end)
+                for text, start, end in fitted_window.spoken_segments(segments, seconds):
+                    yield Segment(text, start, end)
+            else:
+                for segment in segments:
+                    yield Segment(segment.text, segment.start, segment.end)
         except (RuntimeError, ValueError) as err:
             raise ServiceError(ErrorCode.ENGINE_FAILED, f"transcription failed: {err}") from err
