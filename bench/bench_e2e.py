@@ -83,8 +83,9 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
 
 # What the Kiwi figures rest on, for whoever reads them next to the stock chain's.
 SETUP_NOTE = (
-    "Kiwi as shipped: kiwi-stt encodes the utterance plus 3 s of silence rather than a padded "
-    "30 s window (stt/fitted_window.py); 0.25 s into the pause the utterance goes to kiwi-stt, "
+    "Kiwi as shipped: kiwi-stt encodes the utterance with 1 s of silence before and 3 s after "
+    "rather than a padded 30 s window (stt/fitted_window.py); 0.25 s into the pause the "
+    "utterance goes to kiwi-stt, "
     "and when that transcript is a whole sentence a pause of 0.5 s ends the utterance "
     "(vad_end_on_sentence; else vad_silence_seconds, 0.8 s), so stt_ms, what is left to wait "
     "for STT after the end decision, is 0 when the pause was the end. The stock chain runs as "

@@ -76,7 +76,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--full-window",
         action="store_true",
         help="encode every utterance in Whisper's whole 30 s window, as faster-whisper does "
-        "(default: only the utterance and 3 s of silence, about 3x faster on a CPU)",
+        "(default: only the utterance with 1 s of silence before and 3 s after, about 3x "
+        "faster on a CPU)",
     )
     parser.add_argument(
         "--max-audio-seconds",
