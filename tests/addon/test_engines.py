@@ -144,16 +144,20 @@ def test_the_fitted_window_keeps_what_was_heard_and_drops_repetitions() -> None:
     def segment(start: float, end: float, text: str) -> Segment:
         return Segment(0, 0, start, end, text, [], 0.0, 0.0, 0.0, None, 0.0)
 
-    spoken = 4.2
+    # 4.5 s: speech for 4.2 s, then 0.3 s of near silence (a reply's own trailing pause).
+    rng = np.random.default_rng(0)
+    audio = np.concatenate([0.1 * rng.normal(size=67_200), 0.0001 * rng.normal(size=4_800)])
+    spoken = len(audio) / 16_000
     lead, window_end = LEAD_SILENCE_SECONDS, LEAD_SILENCE_SECONDS + spoken + SILENCE_PAD_SECONDS
     heard = [
         # Whisper may end the first segment anywhere, even past the window: it is kept.
         segment(lead, window_end + 1, "Turn on the kitchen light."),
         segment(lead + 3.0, lead + 4.0, "And the fan."),  # inside the speech: kept
+        segment(lead + 4.25, lead + 4.5, "you"),  # over the near silence: a hallucination
         segment(lead + spoken, window_end, "Turn on the kitchen light."),  # in the silence after
         segment(lead + 1.0, window_end + 1, "Turn on"),  # past the window
     ]
-    assert list(spoken_segments(heard, spoken)) == [
+    assert list(spoken_segments(heard, audio.astype(np.float32))) == [
         ("Turn on the kitchen light.", 0.0, spoken),  # in the utterance's own clock
         ("And the fan.", 3.0, 4.0),
     ]

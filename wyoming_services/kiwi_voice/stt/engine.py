@@ -248,7 +248,7 @@ class WhisperEngine:
             )
             yield LanguageDetected(info.language, info.language_probability)
             if fitted:
-                for text, start, end in fitted_window.spoken_segments(segments, seconds):
+                for text, start, end in fitted_window.spoken_segments(segments, audio):
                     yield Segment(text, start, end)
             else:
                 for segment in segments:

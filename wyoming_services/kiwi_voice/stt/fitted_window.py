@@ -34,6 +34,8 @@ LEAD_SILENCE_SECONDS = 1.0
 TOKENS_PER_SECOND = 10
 MIN_NEW_TOKENS = 8
 MAX_NEW_TOKENS = 440  # Whisper's 448 less the prompt
+# A later segment over audio this much quieter than the whole utterance is over silence.
+QUIET_FRACTION = 0.1
 
 
 def fits(seconds: float) -> bool:
@@ -52,19 +54,33 @@ def max_new_tokens(seconds: float) -> int:
 
 
 def spoken_segments(
-    segments: Iterable[Segment], seconds: float
+    segments: Iterable[Segment], audio: np.ndarray
 ) -> Iterator[tuple[str, float, float]]:
-    """(text, start, end) of the segments of an utterance of `seconds` that went through
-    `with_silence`, times in the utterance's own clock. The first segment is what Whisper
-    heard (its end time may lie anywhere in the window); a later one is a repetition when it
-    starts in the silence after the speech or ends past the window."""
+    """(text, start, end) of the segments Whisper made of `audio` (16 kHz) after it went
+    through `with_silence`, times in the utterance's own clock. The first segment is what
+    Whisper heard (its end time may lie anywhere in the window). A later one is a repetition
+    when it starts in the silence after the speech or ends past the window, and a hallucination
+    ("you") when the stretch it covers is nearly silent: the utterance fitted one window, so a
+    later segment can only come from faster-whisper decoding the window's rest again."""
+    seconds = len(audio) / SAMPLE_RATE
     speech_end = LEAD_SILENCE_SECONDS + seconds
     window_end = speech_end + SILENCE_PAD_SECONDS
+    loudness = _rms(audio)
     for index, segment in enumerate(segments):
-        if index and (segment.start >= speech_end or segment.end > window_end + 0.01):
-            continue
         start = max(0.0, segment.start - LEAD_SILENCE_SECONDS)
-        yield segment.text, start, min(seconds, max(start, segment.end - LEAD_SILENCE_SECONDS))
+        end = min(seconds, max(start, segment.end - LEAD_SILENCE_SECONDS))
+        if index and (
+            segment.start >= speech_end
+            or segment.end > window_end + 0.01
+            or _rms(audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)])
+            < QUIET_FRACTION * loudness
+        ):
+            continue
+        yield segment.text, start, end
+
+
+def _rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
 
 
 class FittedWindowWhisper(WhisperModel):
