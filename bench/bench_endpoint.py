@@ -103,11 +103,11 @@ class _Judge:
     def early_ends(self, pcm: bytes) -> list[str]:
         """The transcripts at which the utterance would have ended before its last pause."""
         from kiwi_voice.hub.pipeline.listener import (
-            EARLY_END_MIN_VOICED_SECONDS,
             EARLY_END_SILENCE_SECONDS,
             EARLY_STT_SILENCE_SECONDS,
-            ends_a_sentence,
+            ends_at_pause,
         )
+        from kiwi_voice.hub.pipeline.stt import Transcript
         from kiwi_voice.hub.pipeline.vad import Endpointer, EndpointSettings
 
         endpointer = Endpointer(
@@ -135,9 +135,9 @@ class _Judge:
         final = endpointer.result or endpointer.finish()
         cuts = []
         for pause in long_pauses:
-            if pause.pcm == final.pcm or pause.voiced_seconds < EARLY_END_MIN_VOICED_SECONDS:
+            if pause.pcm == final.pcm:
                 continue
-            if ends_a_sentence(text := self._text(pause.pcm)):
+            if ends_at_pause(Transcript(text := self._text(pause.pcm), "en"), pause):
                 cuts.append(text)
         return cuts
 

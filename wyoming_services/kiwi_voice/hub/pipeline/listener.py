@@ -81,6 +81,15 @@ def ends_a_sentence(text: str, language: str = "en") -> bool:
     return not (language.startswith("en") and words[-1].lower() in _NEVER_LAST_EN)
 
 
+def ends_at_pause(transcript: Transcript, cut: Utterance) -> bool:
+    """The rule of vad_end_on_sentence: the pause's transcript is a whole sentence and enough
+    was said for it to be one (a pause of EARLY_END_SILENCE_SECONDS then ends the utterance)."""
+    return (
+        ends_a_sentence(transcript.text, transcript.language or "en")
+        and cut.voiced_seconds >= EARLY_END_MIN_VOICED_SECONDS
+    )
+
+
 def _consume_result(task: asyncio.Task[Transcript]) -> None:
     if not task.cancelled():
         task.exception()
@@ -290,11 +299,7 @@ class Listener:
             return
         if self._capture is not capture or capture.early is None or capture.early[1] is not done:
             return
-        transcript = done.result()
-        capture.ends_at_pause = (
-            ends_a_sentence(transcript.text, transcript.language or "en")
-            and capture.early[0].voiced_seconds >= EARLY_END_MIN_VOICED_SECONDS
-        )
+        capture.ends_at_pause = ends_at_pause(done.result(), capture.early[0])
         if capture.ends_at_pause:  # the pause may be long enough already
             task = asyncio.create_task(self._end_if_sentence_over(capture))
             self._early_ends.add(task)
