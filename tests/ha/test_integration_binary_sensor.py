@@ -61,4 +61,5 @@ async def test_speaking_follows_the_hub(
         # Other updates of the entity (its attributes) may come first; speaking must turn on.
         await wait_for(hass, lambda: STATE_ON in seen, "speaking turned on")
         await wait_for_state(hass, SPEAKING, STATE_OFF)
-    assert seen[seen.index(STATE_ON) :][-1] == STATE_OFF
+        # Judged at once: leaving the speaker (closing its socket) may move the entity again.
+        assert seen[seen.index(STATE_ON) :][-1] == STATE_OFF
